@@ -1,0 +1,1 @@
+"""Deterministic, offline course datasets (see datasets/README.md)."""
