@@ -78,9 +78,20 @@ class ContainerHandle:
         out, err = self._container.get_logs()
         return (out + err).decode(errors="replace")
 
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):  # already gone is fine
-            self._container.stop()
+    def stop(self, grace: float = 5) -> None:
+        """Stop (the image's stop signal, then SIGKILL after `grace` s) and remove."""
+        _remove(self._container.get_wrapped_container(), grace)
+        with contextlib.suppress(Exception):
+            self._container.get_docker_client().client.close()
+
+
+def _remove(container: Any, grace: float = 5) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(docker.errors.APIError):  # already stopped
+            container.stop(timeout=int(grace))
+        container.remove(force=True, v=True)
 
 
 def _remove_stale(host: str, name: str) -> None:
@@ -92,7 +103,7 @@ def _remove_stale(host: str, name: str) -> None:
         old = client.containers.get(name)
         if old.labels.get(LABEL) != "true":
             raise ServiceError(f"a container named {name!r} exists and was not started by the labs harness")
-        old.remove(force=True, v=True)
+        _remove(old)
     except docker.errors.NotFound:
         return
     finally:
@@ -138,7 +149,7 @@ def start_container(
         container.start()
     except BaseException:
         with contextlib.suppress(Exception):
-            container.stop()
+            _remove(container.get_wrapped_container(), grace=0)
         raise
     return ContainerHandle(name=name, id=container.get_container_id(), docker_host=host, _container=container)
 
@@ -152,7 +163,7 @@ def stop_container(name_or_id: str) -> None:
         return
     client = _client(host)
     try:
-        client.containers.get(name_or_id).remove(force=True, v=True)
+        _remove(client.containers.get(name_or_id))
     except docker.errors.NotFound:
         pass
     finally:
