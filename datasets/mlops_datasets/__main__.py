@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from mlops_datasets.checksums import ChecksumMismatch
 from mlops_datasets.common import SIZES
-from mlops_datasets.manifest import ChecksumMismatch
 from mlops_datasets.registry import DATASETS, build, default_data_dir, path, verify
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from mlops_datasets.common import Size, Writer, epoch_day, iso_dates, iso_seconds, read_csv, read_json, rng_for
 
@@ -50,6 +49,8 @@ def _place(rng: np.random.Generator, busy: np.ndarray, length: int) -> tuple[int
 
 
 def _sensors(size: Size) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    from scipy.signal import lfilter  # imported here: scipy.signal is slow to import
+
     rng = rng_for(NAME, size, "sensors")
     n_dev, n_steps = SENSORS[size]["devices"], SENSORS[size]["steps"]
     types = np.array(list(SENSOR_TYPES))[np.arange(n_dev) % len(SENSOR_TYPES)]

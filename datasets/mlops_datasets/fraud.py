@@ -107,9 +107,7 @@ def _cards(rng: np.random.Generator, n: int) -> Cards:
         card1=card1,
         card2=card2,
         card3=rng.choice([150, 185, 144, 146, 119], n, p=[0.88, 0.08, 0.02, 0.01, 0.01]),
-        card4=rng.choice(
-            ["visa", "mastercard", "american express", "discover"], n, p=[0.65, 0.32, 0.015, 0.015]
-        ),
+        card4=rng.choice(["visa", "mastercard", "american express", "discover"], n, p=[0.65, 0.32, 0.015, 0.015]),
         card5=rng.choice([226, 224, 166, 102, 117, 138, 195, 137], n, p=[0.5, 0.14, 0.1, 0.08, 0.06, 0.05, 0.04, 0.03]),
         card6=rng.choice(["debit", "credit"], n, p=[0.75, 0.25]),
         addr1=addr1,
@@ -151,9 +149,7 @@ def _legit(rng: np.random.Generator, cards: Cards, n: int, period: str, day_lo: 
         upgraded = rng.random(len(cards)) < 0.25
         new = weighted_choice(rng, np.array(DEVICE_P["legit_drift"]), len(cards))
         usual_device = np.where(upgraded, new, cards.device)
-    amount = (
-        cards.typical_amount[card] * PRODUCT_AMOUNT[product] * rng.lognormal(0.0, 0.5, len(card)) * inflation
-    )
+    amount = cards.typical_amount[card] * PRODUCT_AMOUNT[product] * rng.lognormal(0.0, 0.5, len(card)) * inflation
     return {
         "card": card,
         "t": t,

@@ -27,7 +27,14 @@ SIZES = {
     "ci": {"tickets": 3000, "products": 10, "corpus_chars": 1_500_000},
     "full": {"tickets": 30_000, "products": 60, "corpus_chars": 20_000_000},
 }
-INTENT_P = {"billing": 0.22, "outage": 0.15, "login_access": 0.18, "feature_request": 0.15, "bug_report": 0.18, "cancellation": 0.12}  # fmt: skip
+INTENT_P = {
+    "billing": 0.22,
+    "outage": 0.15,
+    "login_access": 0.18,
+    "feature_request": 0.15,
+    "bug_report": 0.18,
+    "cancellation": 0.12,
+}
 ASIDE_SHARE, SECOND_SENTENCE_SHARE, LABEL_NOISE = 0.3, 0.3, 0.03
 SPLIT_P = {"train": 0.7, "val": 0.15, "test": 0.15}
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -191,7 +198,9 @@ def _docs_and_qa(d: Draws, products: list[str]) -> tuple[list[dict[str, Any]], l
             for para in paragraphs:
                 t.fill(para, facts.__getitem__, sep="\n\n")
             text = t.value()
-            docs.append({"doc_id": doc_id, "product": product, "kind": kind, "title": f"{product}: {kind}", "text": text})  # noqa: E501
+            docs.append(
+                {"doc_id": doc_id, "product": product, "kind": kind, "title": f"{product}: {kind}", "text": text}
+            )
             seen: list[str] = []
             for span in t.spans:
                 slot = span["slot"]

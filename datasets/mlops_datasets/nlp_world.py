@@ -10,15 +10,18 @@ from __future__ import annotations
 ENTITY_LABELS = ("PERSON", "ORG", "PRODUCT", "LOC", "DATE", "MONEY")
 
 FIRST_NAMES = (
-    "Ada Alan Amara Ana Arjun Ben Bianca Carlos Chen Chloe Dana Daniel Diego Elena Emeka Eva Farah Felix "
-    "Grace Hana Hugo Ines Ivan Jamal Jonas Julia Kai Kenji Lara Leila Liam Lucia Marco Maya Mei Mohammed "
-    "Nadia Nia Noah Olga Omar Priya Rafael Rosa Sam Sara Sofia Tariq Tom Uma Victor Wei Yara Yusuf Zoe"
-).split()
+    "Ada", "Alan", "Amara", "Ana", "Arjun", "Ben", "Bianca", "Carlos", "Chen", "Chloe", "Dana", "Daniel", "Diego",
+    "Elena", "Emeka", "Eva", "Farah", "Felix", "Grace", "Hana", "Hugo", "Ines", "Ivan", "Jamal", "Jonas", "Julia",
+    "Kai", "Kenji", "Lara", "Leila", "Liam", "Lucia", "Marco", "Maya", "Mei", "Mohammed", "Nadia", "Nia", "Noah",
+    "Olga", "Omar", "Priya", "Rafael", "Rosa", "Sam", "Sara", "Sofia", "Tariq", "Tom", "Uma", "Victor", "Wei",
+    "Yara", "Yusuf", "Zoe"
+)  # fmt: skip
 LAST_NAMES = (
-    "Abara Bauer Brennan Castillo Chowdhury Costa Dubois Eriksen Fischer Garcia Haddad Hoffmann Ibrahim "
-    "Ito Jansen Kaur Kowalski Larsen Lopez Mbeki Moreau Nakamura Novak Okafor Olsen Patel Petrov Quinn "
-    "Rossi Santos Schmidt Silva Tanaka Torres Ueda Varga Wagner Whitfield Xu Yilmaz Zhang"
-).split()
+    "Abara", "Bauer", "Brennan", "Castillo", "Chowdhury", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia",
+    "Haddad", "Hoffmann", "Ibrahim", "Ito", "Jansen", "Kaur", "Kowalski", "Larsen", "Lopez", "Mbeki", "Moreau",
+    "Nakamura", "Novak", "Okafor", "Olsen", "Patel", "Petrov", "Quinn", "Rossi", "Santos", "Schmidt", "Silva",
+    "Tanaka", "Torres", "Ueda", "Varga", "Wagner", "Whitfield", "Xu", "Yilmaz", "Zhang"
+)  # fmt: skip
 ORGS = (
     "Acme Corp", "Globex", "Initech", "Umbrella Labs", "Hooli", "Stark Logistics", "Wayne Foods",
     "Cyberdyne Health", "Soylent Energy", "Tyrell Media", "Wonka Retail", "Oceanic Air", "Vandelay Imports",
@@ -29,7 +32,10 @@ CITIES = (
     "Frankfurt", "Dublin", "Oregon", "Virginia", "Singapore", "Tokyo", "Sydney", "Mumbai", "Sao Paulo",
     "Toronto", "Stockholm", "Paris", "Seoul", "Cape Town", "Milan", "Zurich",
 )  # fmt: skip
-MONTHS = "January February March April May June July August September October November December".split()
+MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "December"
+)  # fmt: skip
 PRODUCT_PREFIXES = ("Nimbus", "Cirrus", "Stratus", "Cumulus", "Aurora", "Zephyr")
 PRODUCT_KINDS = {  # kind: (what it is, unit priced, size unit)
     "Compute": ("a virtual machine service", "vCPU-hour", "vCPUs"),
@@ -134,7 +140,7 @@ DOC_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "limits": (
         "A single {PRODUCT} resource can grow to at most {max_size}.",
-        "The {PRODUCT} API accepts up to {rate_limit} requests per second per project; above that it returns NB-4290.",  # noqa: E501
+        "The {PRODUCT} API accepts up to {rate_limit} requests per second per project; above that it returns NB-4290.",
         "Logs and backups of {PRODUCT} are kept for {retention}.",
     ),
     "regions": (

@@ -21,13 +21,18 @@ NAME = "recsys"
 SUMMARY = "users, items with metadata, implicit timestamped interactions with popularity bias"
 MIRRORS = "MovieLens / RetailRocket-style implicit feedback"
 
-SIZES = {"ci": {"users": 2000, "items": 800, "interactions": 60_000}, "full": {"users": 50_000, "items": 10_000, "interactions": 2_000_000}}  # fmt: skip
+SIZES = {
+    "ci": {"users": 2000, "items": 800, "interactions": 60_000},
+    "full": {"users": 50_000, "items": 10_000, "interactions": 2_000_000},
+}
 N_DAYS, TEST_DAYS = 120, 14
 START_DATE = "2024-01-01"
 N_FACTORS = 8
 ALPHA, BETA, CATEGORY_BOOST = 0.8, 1.0, 1.5
 ZIPF_S = 1.0
-CATEGORIES = np.array(["books", "music", "movies", "games", "electronics", "home", "sports", "toys", "beauty", "garden"])  # fmt: skip
+CATEGORIES = np.array(
+    ["books", "music", "movies", "games", "electronics", "home", "sports", "toys", "beauty", "garden"]
+)
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "IN", "BR", "JP", "CA"])
 EVENTS = np.array(["view", "add_to_cart", "purchase"])
 EVENT_P = np.array([0.80, 0.13, 0.07])
@@ -57,7 +62,10 @@ def _simulate(size: Size) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dic
     item_factors = (0.7 * cat_factors[item_cat] + 0.7 * rng.normal(0, 1, (n_items, N_FACTORS))) / np.sqrt(N_FACTORS)
     popularity = 1.0 / rng.permutation(np.arange(1, n_items + 1)) ** ZIPF_S
     # A fifth of the catalogue is released during the period (cold-start items); the rest existed.
-    release = np.where(rng.random(n_items) < 0.2, rng.integers(t0, end - 7 * 86_400, n_items), t0 - 86_400 * rng.integers(30, 2000, n_items))  # fmt: skip
+    new_item = rng.random(n_items) < 0.2
+    release = np.where(
+        new_item, rng.integers(t0, end - 7 * 86_400, n_items), t0 - 86_400 * rng.integers(30, 2000, n_items)
+    )
     items = pd.DataFrame(
         {
             "item_id": np.char.mod("i%05d", np.arange(n_items)),

@@ -11,8 +11,8 @@ from types import ModuleType
 from typing import Any
 
 from mlops_datasets import anomaly, bundled, events, fraud, nlp, recsys, timeseries, vision
+from mlops_datasets.checksums import ChecksumMismatch, checksums, compare, expected_files
 from mlops_datasets.common import Size, Writer, check_size, dumps, read_json
-from mlops_datasets.manifest import ChecksumMismatch, checksums, compare, expected_files
 
 # Each generator module exposes NAME, SUMMARY, MIRRORS, generate(size, out: Writer) and load(directory).
 DATASETS: dict[str, ModuleType] = {

@@ -19,7 +19,7 @@ import pandas as pd
 from mlops_datasets.common import Size, Writer, epoch_day, iso_dates, read_csv, read_json, rng_for
 
 NAME = "timeseries"
-SUMMARY = "hierarchical daily store sales: trend, weekly/annual seasonality, holidays, gaps, outliers, a regime change"  # noqa: E501
+SUMMARY = "hierarchical daily store sales: trend, weekly/annual seasonality, holidays, gaps, outliers, a regime change"
 MIRRORS = "M5 (Walmart) / Rossmann store sales"
 
 SIZES = {"ci": {"regions": 3, "stores_per_region": 4}, "full": {"regions": 6, "stores_per_region": 15}}
@@ -138,9 +138,7 @@ def generate(size: Size, out: Writer) -> None:
 
 
 def load(directory: Path) -> dict[str, Any]:
-    frames = {
-        name: read_csv(directory / f"{name}.csv") for name in ("sales", "hierarchy", "holidays", "outliers")
-    }
+    frames = {name: read_csv(directory / f"{name}.csv") for name in ("sales", "hierarchy", "holidays", "outliers")}
     for name in ("sales", "holidays", "outliers"):
         frames[name]["date"] = pd.to_datetime(frames[name]["date"])
     return {**frames, "planted": read_json(directory / "planted.json")}

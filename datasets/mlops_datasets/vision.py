@@ -111,11 +111,22 @@ def _render(size: Size) -> dict[str, Any]:
         "instances": instances,
         "images_drift": to_u8(drift),
         "labels": pd.DataFrame(
-            {"image_index": np.arange(n), "split": split, "label": labels, "label_name": np.array(CLASSES)[labels], "n_defects": n_inst}  # noqa: E501
+            {
+                "image_index": np.arange(n),
+                "split": split,
+                "label": labels,
+                "label_name": np.array(CLASSES)[labels],
+                "n_defects": n_inst,
+            }
         ),
         "boxes": pd.DataFrame(boxes, columns=["image_index", "instance", "label", "x_min", "y_min", "x_max", "y_max"]),
         "drift": pd.DataFrame(
-            {"drift_index": np.arange(len(test_idx)), "image_index": test_idx, "brightness": np.round(brightness, 4), "blur_sigma": DRIFT_BLUR_SIGMA}  # noqa: E501
+            {
+                "drift_index": np.arange(len(test_idx)),
+                "image_index": test_idx,
+                "brightness": np.round(brightness, 4),
+                "blur_sigma": DRIFT_BLUR_SIGMA,
+            }
         ),
     }
 
