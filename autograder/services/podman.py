@@ -63,6 +63,7 @@ BASE_IMAGE = f"{IMAGE_PREFIX}/debian:bookworm"  # stable alias for the labs' Con
 SUITE = "bookworm"
 # python3 makes the base useful for the Python labs (and the provider tests) without a network build.
 BASE_INCLUDE = ("python3", "ca-certificates")
+LOCAL_CA_DIR = "/usr/local/share/ca-certificates"
 
 
 # --------------------------------------------------------------------------- config and CLI
@@ -95,15 +96,11 @@ def missing_tools() -> list[str]:
 def require_podman() -> str:
     missing = missing_tools()
     if missing:
-        raise MissingDependency(
-            f"podman engine incomplete: {', '.join(missing)} not found; run `{INSTALL_HINT}`"
-        )
+        raise MissingDependency(f"podman engine incomplete: {', '.join(missing)} not found; run `{INSTALL_HINT}`")
     return str(shutil.which("podman"))
 
 
-def podman(
-    args: Sequence[str], *, timeout: float = 300, check: bool = True, input: bytes | None = None
-) -> str:
+def podman(args: Sequence[str], *, timeout: float = 300, check: bool = True, input: bytes | None = None) -> str:
     """Run `podman ARGS` with the project's config; stdout as text."""
     argv = [require_podman(), *args]
     res = subprocess.run(argv, env=podman_env(), capture_output=True, timeout=timeout)
@@ -163,18 +160,14 @@ def ensure_podman_socket(timeout: float = 20.0) -> str:
         # --time=0: no idle exit; the harness stops it (stop_podman_socket) with the services.
         proc = spawn("podman-api", ["podman", "system", "service", "--time=0", host], env=env, role="api")
         _pid_file().parent.mkdir(parents=True, exist_ok=True)
-        _pid_file().write_text(
-            json.dumps({"pid": proc.pid, "create_time": proc.create_time, "socket": str(sock)})
-        )
+        _pid_file().write_text(json.dumps({"pid": proc.pid, "create_time": proc.create_time, "socket": str(sock)}))
         deadline = time.monotonic() + timeout
         while not ping(host):
             if not proc.alive():
                 raise ServiceError(f"podman API service exited during start; see {log_path('podman-api')}")
             if time.monotonic() > deadline:
                 kill_group(proc)
-                raise ServiceError(
-                    f"podman API not answering after {timeout:.0f} s; see {log_path('podman-api')}"
-                )
+                raise ServiceError(f"podman API not answering after {timeout:.0f} s; see {log_path('podman-api')}")
             time.sleep(0.05)
     return host
 
@@ -213,21 +206,32 @@ def _apt_mirror() -> str | None:
     return None  # debootstrap's own default
 
 
-def _recipe() -> str:
-    """Changes to the recipe give a new tag, so a cached image never hides them."""
+def _rootfs_recipe() -> str:
+    """Changes to the debootstrap recipe give a new tarball and tag, so a cache never hides them."""
     text = f"{SUITE} minbase include={','.join(BASE_INCLUDE)} v1"
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _host_cas() -> list[Path]:
+    """Local CAs this machine trusts (e.g. a TLS-inspecting proxy's): pip in a build needs them too."""
+    return sorted(p for p in Path(LOCAL_CA_DIR).glob("**/*.crt") if p.is_file())
+
+
+def _recipe() -> str:
+    """The image's recipe: the rootfs plus the CA layer (a new host CA gives a new tag)."""
+    digest = hashlib.sha256(f"{_rootfs_recipe()} ca-layer v1".encode())
+    for ca in _host_cas():
+        digest.update(ca.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def base_tarball() -> Path:
-    return cache_dir() / "images" / f"debian-{SUITE}-minbase-{_recipe()}.tar"
+    return cache_dir() / "images" / f"debian-{SUITE}-minbase-{_rootfs_recipe()}.tar"
 
 
 def _debootstrap(tarball: Path) -> None:
     if os.geteuid() != 0:
-        raise MissingDependency(
-            f"building the base image needs root (debootstrap): run `sudo {INSTALL_HINT}`"
-        )
+        raise MissingDependency(f"building the base image needs root (debootstrap): run `sudo {INSTALL_HINT}`")
     debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
     if not debootstrap:
         raise MissingDependency(f"'debootstrap' not found: run `{INSTALL_HINT}`")
@@ -254,9 +258,10 @@ def _debootstrap(tarball: Path) -> None:
 
 
 def ensure_base_image(rebuild: bool = False) -> str:
-    """The debootstrap'ed Debian base image (built once, ~30 s-2 min); returns its exact name.
+    """The debootstrap'ed Debian base image (built once, ~30 s-2.5 min); returns its exact name.
 
-    Also tagged `localhost/mlops-labs/debian:bookworm` for the labs' Containerfiles.
+    Two steps: the cached rootfs tarball is imported as `debian-rootfs`, then one layer adds this
+    machine's local CAs. Also tagged `localhost/mlops-labs/debian:bookworm` for the labs.
     """
     image = f"{IMAGE_PREFIX}/debian:{SUITE}-{_recipe()}"
     if not rebuild and image_exists(image):
@@ -267,11 +272,31 @@ def ensure_base_image(rebuild: bool = False) -> str:
         tarball = base_tarball()
         if rebuild or not tarball.exists():
             _debootstrap(tarball)
-        changes = ['CMD ["/bin/bash"]', "ENV LANG=C.UTF-8", f"LABEL org.mlops-labs.recipe={_recipe()}"]
-        args = ["import", *(a for c in changes for a in ("--change", c)), str(tarball), image]
-        podman(args, timeout=600)
+        rootfs = f"{IMAGE_PREFIX}/debian-rootfs:{SUITE}-{_rootfs_recipe()}"
+        if rebuild or not image_exists(rootfs):
+            changes = ['CMD ["/bin/bash"]', "ENV LANG=C.UTF-8"]
+            podman(["import", *(a for c in changes for a in ("--change", c)), str(tarball), rootfs], timeout=600)
+        _add_ca_layer(rootfs, image)
         podman(["tag", image, BASE_IMAGE])
     return image
+
+
+def _add_ca_layer(rootfs: str, image: str) -> None:
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    with tempfile.TemporaryDirectory(prefix="ca-layer-") as tmp:
+        certs = Path(tmp) / "certs"
+        certs.mkdir()
+        for i, ca in enumerate(_host_cas()):
+            shutil.copyfile(ca, certs / f"host-{i}-{ca.name}")
+        (Path(tmp) / "Containerfile").write_text(
+            f"FROM {rootfs}\n"
+            f"COPY certs/ {LOCAL_CA_DIR}/\n"
+            "RUN update-ca-certificates >/dev/null\n"
+            # venv pips use their own bundle unless told; the system one now has the host's CAs.
+            f"ENV SSL_CERT_FILE={bundle} PIP_CERT={bundle} REQUESTS_CA_BUNDLE={bundle}\n"
+            f"LABEL org.mlops-labs.recipe={_recipe()}\n"
+        )
+        build_image(Path(tmp), image)
 
 
 def build_image(
