@@ -140,9 +140,7 @@ def start_container(
         # (ip, port) is docker-py's binding form; with_bind_ports() has no host-IP argument.
         container.ports[f"{container_port}/tcp"] = (HOST, host_port)
     strategy: Any = (
-        LogMessageWaitStrategy(re.compile(re.escape(ready_log)))
-        if ready_log
-        else ContainerStatusWaitStrategy()
+        LogMessageWaitStrategy(re.compile(re.escape(ready_log))) if ready_log else ContainerStatusWaitStrategy()
     )
     container.waiting_for(strategy.with_startup_timeout(int(max(timeout, 1))).with_poll_interval(0.2))
     try:
