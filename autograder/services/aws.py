@@ -45,7 +45,9 @@ class Aws(Service):
             raise MissingDependency("moto server is not installed: `pip install 'moto[server]'`")
         port = pick_port(self.preferred_port())
         # A process (not ThreadedMotoServer) so the endpoint outlives `labs up`.
-        proc = spawn(self.name, [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)])
+        # AWS managed policies (arn:aws:iam::aws:policy/...) exist, as labs attach them to roles.
+        env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        proc = spawn(self.name, [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)], env=env)
         url = f"http://{HOST}:{port}"
         return Running(self.name, "native", url, exports_for(url), [proc], {"http": port}, str(self.log()))
 

@@ -195,9 +195,7 @@ def _start_container(svc: Service) -> Running | None:
     )
     exports = svc.container_exports(handle.host_port)
     endpoint = next(iter(exports.values()))
-    run = Running(
-        svc.name, "container", endpoint, exports, log=str(log_path(svc.name)), extra={"container": cname}
-    )
+    run = Running(svc.name, "container", endpoint, exports, log=str(log_path(svc.name)), extra={"container": cname})
     svc.wait_ready(run)
     return run
 

@@ -188,9 +188,7 @@ class Kafka(_KraftService):
             "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
             "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
         }
-        return ContainerSpec(
-            f"apache/kafka:{kafka_dist.VERSION}", {9092: None}, env, ready_log="Kafka Server started"
-        )
+        return ContainerSpec(f"apache/kafka:{kafka_dist.VERSION}", {9092: None}, env, ready_log="Kafka Server started")
 
     def container_exports(self, host_port: Callable[[int], int]) -> dict[str, str]:
         return self._exports(f"{HOST}:{host_port(9092)}")
@@ -222,6 +220,9 @@ class KafkaConnect(Service):
             "rest.advertised.host.name": HOST,
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            # Plain JSON values (no schema envelope): what Python consumers in labs expect.
+            "key.converter.schemas.enable": "false",
+            "value.converter.schemas.enable": "false",
             "config.storage.topic": "_connect-configs",
             "offset.storage.topic": "_connect-offsets",
             "status.storage.topic": "_connect-status",
@@ -232,14 +233,10 @@ class KafkaConnect(Service):
             "plugin.discovery": "only_scan",
         }
         config = kafka_dist.write_properties(root / "connect-distributed.properties", props)
-        argv = kafka_dist.java_argv(
-            "org.apache.kafka.connect.cli.ConnectDistributed", [str(config)], heap_mb=256
-        )
+        argv = kafka_dist.java_argv("org.apache.kafka.connect.cli.ConnectDistributed", [str(config)], heap_mb=256)
         proc = spawn(self.name, argv)
         url = f"http://{HOST}:{port}"
-        return Running(
-            self.name, "native", url, {"KAFKA_CONNECT_URL": url}, [proc], {"rest": port}, str(self.log())
-        )
+        return Running(self.name, "native", url, {"KAFKA_CONNECT_URL": url}, [proc], {"rest": port}, str(self.log()))
 
     def probe(self, run: Running) -> bool:
         return http_ok(f"{run.endpoint}/connectors")

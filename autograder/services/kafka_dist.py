@@ -60,8 +60,7 @@ def _pom(version: str) -> str:
     # log4j2 as the slf4j backend (kafka's own choice since 4.0); slf4j 2 pinned over stray 1.7s.
     deps += [("org.slf4j", "slf4j-api", SLF4J), ("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J)]
     body = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-        f"<version>{v}</version></dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
         for g, a, v in deps
     )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -92,9 +91,7 @@ def fetch(version: str = VERSION, quiet: bool = False) -> Path:
         print(f"fetching Apache Kafka {version} jars with Maven into {h} ...")
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        raise ServiceError(
-            f"mvn failed to fetch Kafka {version}:\n{res.stdout[-3000:]}\n{res.stderr[-2000:]}"
-        )
+        raise ServiceError(f"mvn failed to fetch Kafka {version}:\n{res.stdout[-3000:]}\n{res.stderr[-2000:]}")
     shutil.rmtree(libs(version), ignore_errors=True)
     tmp.rename(libs(version))
     (h / "log4j2.yaml").write_text(LOG4J2_YAML)
@@ -166,9 +163,7 @@ def prepare_storage(logdir: Path, node_id: int, cluster_id: str, log: Path) -> N
                 "controller.listener.names": "CONTROLLER",
                 "log.dirs": template,
             }
-            format_storage(
-                write_properties(home() / "format-template.properties", props), new_cluster_id(), log
-            )
+            format_storage(write_properties(home() / "format-template.properties", props), new_cluster_id(), log)
     logdir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template / "bootstrap.checkpoint", logdir / "bootstrap.checkpoint")
     meta = {"version": 1, "cluster.id": cluster_id, "node.id": node_id, "directory.id": new_cluster_id()}

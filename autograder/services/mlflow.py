@@ -81,15 +81,13 @@ class Mlflow(Service):
         else:
             destination = str(root / "artifacts")
         port = pick_port(self.preferred_port())
-        argv = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port)]
+        argv = [sys.executable, "-m", "autograder.services.mlflow_exec", "server", "--host", HOST, "--port", str(port)]
         argv += ["--workers", "1", "--backend-store-uri", store, "--artifacts-destination", destination]
         proc = spawn(self.name, argv, env=env, cwd=root)
         url = f"http://{HOST}:{port}"
         exports = {"MLFLOW_TRACKING_URI": url, **exports}
         extra = {"backend": store.split(":", 1)[0], "artifacts": destination}
-        return Running(
-            self.name, "native", url, exports, [proc], {"http": port}, str(self.log()), extra=extra
-        )
+        return Running(self.name, "native", url, exports, [proc], {"http": port}, str(self.log()), extra=extra)
 
     def probe(self, run: Running) -> bool:
         return http_ok(f"{run.endpoint}/health")

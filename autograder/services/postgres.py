@@ -2,17 +2,22 @@
 
 PostgreSQL refuses to run as root. When the harness runs as root (CI, the lab
 image) the cluster is owned by and run as an unprivileged user: `labs`
-(created by scripts/install-system-deps.sh), or LABS_PG_USER.
+(created by scripts/install-system-deps.sh), or LABS_PG_USER. Its data dir is
+.labs/services/postgres/data when that user can reach it, else a folder under
+/var/tmp/mlops-labs-<user>/ (recorded in services.json).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import re
 import signal
+import stat
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -82,9 +87,9 @@ class Postgres(Service):
             postgres = which("postgres", INSTALL, bindir())
         user = run_as()
         root = data_dir(self.name)
-        pgdata = root / "data"
         if user:
-            _chown_tree(root, user)
+            root = _root_for(user, root)
+        pgdata = root / "data"
         if not (pgdata / "PG_VERSION").exists():
             cmd = [initdb, "-D", str(pgdata), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync"]
             res = subprocess.run(cmd, user=user, capture_output=True, text=True, check=False)
@@ -99,7 +104,14 @@ class Postgres(Service):
         proc = spawn(self.name, argv, user=user)
         exports = exports_for(HOST, port)
         return Running(
-            self.name, "native", exports["POSTGRES_DSN"], exports, [proc], {"postgres": port}, str(self.log())
+            self.name,
+            "native",
+            exports["POSTGRES_DSN"],
+            exports,
+            [proc],
+            {"postgres": port},
+            str(self.log()),
+            extra={"pgdata": str(pgdata)},
         )
 
     def probe(self, run: Running) -> bool:
@@ -128,9 +140,7 @@ def create_database(run: Running, db: str, drop: bool = False, connect_timeout: 
     import psycopg2
 
     host, port = run.exports.get("PGHOST", HOST), int(run.exports["PGPORT"])
-    conn = psycopg2.connect(
-        host=host, port=port, user=SUPERUSER, dbname="postgres", connect_timeout=connect_timeout
-    )
+    conn = psycopg2.connect(host=host, port=port, user=SUPERUSER, dbname="postgres", connect_timeout=connect_timeout)
     try:
         conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
         with conn.cursor() as cur:
@@ -144,16 +154,34 @@ def create_database(run: Running, db: str, drop: bool = False, connect_timeout: 
     return db
 
 
-def _chown_tree(root: Path, user: str) -> None:
+def _root_for(user: str, root: Path) -> Path:
+    """A data root the unprivileged user can reach: under .labs/ when its parents are traversable,
+    else (e.g. a 0700 home or pytest tmp dir) a per-state-dir folder under /var/tmp."""
     pw = pwd.getpwnam(user)
+    if not _traversable(root, pw):
+        digest = hashlib.sha1(str(root).encode()).hexdigest()[:10]
+        root = Path(tempfile.gettempdir() if os.geteuid() else "/var/tmp") / f"mlops-labs-{user}" / digest
+        root.mkdir(parents=True, exist_ok=True)
+        os.chown(root.parent, pw.pw_uid, pw.pw_gid)
+        os.chmod(root.parent, 0o700)
     for path in [root, *root.rglob("*")]:
         if path.stat().st_uid != pw.pw_uid:
             os.chown(path, pw.pw_uid, pw.pw_gid)
-    # The data dir's parents must be traversable by that user.
-    for parent in root.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(parent, mode | 0o001)
+    return root
+
+
+def _traversable(path: Path, pw: pwd.struct_passwd) -> bool:
+    for parent in path.parents:
+        st = parent.stat()
+        if st.st_uid == pw.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid == pw.pw_gid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
 
 
 def _drop_stale_pidfile(pgdata: Path) -> None:

@@ -102,9 +102,7 @@ class Prometheus(Service):
         }
         ports = {"prometheus": p_port, "alertmanager": a_port, "webhook": w_port}
         procs = [webhook, alertmanager, prometheus]
-        return Running(
-            self.name, "native", url, exports, procs, ports, str(self.log()), extra={"root": str(root)}
-        )
+        return Running(self.name, "native", url, exports, procs, ports, str(self.log()), extra={"root": str(root)})
 
     def probe(self, run: Running) -> bool:
         e = run.exports
@@ -249,9 +247,7 @@ def wait_for_alert(alertname: str, timeout: float = 60.0, status: str = "firing"
         return False
 
     deadline = time.monotonic() + timeout
-    wait_until(
-        arrived, timeout=max(0.0, deadline - time.monotonic()), what=f"alert {alertname} at the webhook"
-    )
+    wait_until(arrived, timeout=max(0.0, deadline - time.monotonic()), what=f"alert {alertname} at the webhook")
     return found[0]
 
 

@@ -35,9 +35,7 @@ class Redis(Service):
         argv += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"]
         proc = spawn(self.name, argv)
         exports = exports_for(HOST, port)
-        return Running(
-            self.name, "native", exports["REDIS_URL"], exports, [proc], {"redis": port}, str(self.log())
-        )
+        return Running(self.name, "native", exports["REDIS_URL"], exports, [proc], {"redis": port}, str(self.log()))
 
     def probe(self, run: Running) -> bool:
         u = urlparse(run.endpoint)
