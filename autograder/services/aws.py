@@ -52,7 +52,7 @@ class Aws(Service):
         return Running(self.name, "native", url, exports_for(url), [proc], {"http": port}, str(self.log()))
 
     def probe(self, run: Running) -> bool:
-        return http_ok(f"{run.endpoint}/moto-api/data.json")
+        return http_ok(f"{run.endpoint}/moto-api/")  # not data.json: that dumps every resource
 
     def external_exports(self, value: str) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": value}

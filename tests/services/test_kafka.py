@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 
-pytestmark = [pytest.mark.services("kafka"), pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.services("kafka"),
+    pytest.mark.timeout(180),
+    # kafka-python loads its protocol schemas with a deprecated importlib.resources API.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
 
 KEYS = [f"user-{i}" for i in range(6)]
 N = 30
