@@ -52,8 +52,12 @@ def extract_zip(archive: Path, target: Path) -> Path:
     return target
 
 
+def _visible_name(name: str) -> bool:
+    return name not in IGNORED and not name.startswith(".")
+
+
 def _visible(path: Path) -> bool:
-    return path.name not in IGNORED and not path.name.startswith(".")
+    return _visible_name(path.name)
 
 
 def _unwrap(folder: Path) -> Path:
@@ -70,7 +74,9 @@ def _unwrap(folder: Path) -> Path:
 
 
 def _pick_notebook(folder: Path, lab_id: str) -> tuple[Path | None, str]:
-    notebooks = sorted(p for p in folder.rglob("*.ipynb") if all(_visible(part) for part in p.parts[-3:]))
+    notebooks = sorted(
+        p for p in folder.rglob("*.ipynb") if all(_visible_name(part) for part in p.relative_to(folder).parts)
+    )
     if not notebooks:
         return None, f"no .ipynb file in {folder.name}/"
     named = [p for p in notebooks if p.stem == lab_id]
