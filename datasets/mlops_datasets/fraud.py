@@ -28,6 +28,12 @@ N_DAYS = 182
 DRIFT_START_DAY = 150  # days [0, 150) are the reference period, [150, 182) the drift period
 FRAUD_RATE = {"reference": 0.032, "drift": 0.048}
 BURST_SHARE = 0.7  # share of fraud rows that belong to a velocity burst
+BURST_EXTRA_MEAN, BURST_GAP_S = 2.5, 240.0  # burst size 2 + Poisson(2.5); gaps 20 s + Exp(240 s)
+SPREE_SHARE, SPREE_GAP_S = 0.035, 400.0  # legit sprees: share of anchors, gaps 30 s + Exp(400 s)
+FRAUD_AMOUNT_FACTOR, FRAUD_AMOUNT_SD, ROUND_SHARE = 1.7, 0.7, 0.15
+FRAUD_KEEPS_EMAIL, FRAUD_KEEPS_DEVICE = 0.45, 0.35  # else drawn from the fraud mixes below
+LEGIT_KEEPS_EMAIL, LEGIT_KEEPS_DEVICE = 0.95, 0.92
+DRIFT_INFLATION, DRIFT_NEW_PHONE_SHARE, DRIFT_TINY_SHARE = 1.2, 0.25, 0.45
 DT_OFFSET = 86_400  # IEEE's TransactionDT starts at one day past its reference date
 REFERENCE_DATE = "2017-12-01"  # the date the Kaggle community maps TransactionDT = 0 to
 TRANSACTION_ID_START = 2_987_000
@@ -134,19 +140,19 @@ def _mix_usual(rng: np.random.Generator, usual: np.ndarray, p_keep: float, p_oth
 
 def _legit(rng: np.random.Generator, cards: Cards, n: int, period: str, day_lo: int, day_hi: int) -> dict:
     # Shopping sprees: 1-4 quick follow-up purchases, so that velocity alone does not mean fraud.
-    sizes = rng.integers(1, 5, int(0.035 * n))
+    sizes = rng.integers(1, 5, int(SPREE_SHARE * n))
     n_base = n - int(sizes.sum())
     card = weighted_choice(rng, cards.activity, n_base)
     t = _times(rng, n_base, day_lo, day_hi, HOUR_P["legit"])
     follow = np.repeat(rng.choice(n_base, len(sizes), replace=False), sizes)
-    gaps = _cumsum_within(rng.exponential(400.0, len(follow)).astype(np.int64) + 30, sizes)
+    gaps = _cumsum_within(rng.exponential(SPREE_GAP_S, len(follow)).astype(np.int64) + 30, sizes)
     card = np.concatenate([card, card[follow]])
     t = np.concatenate([t, t[follow] + gaps])
     product = weighted_choice(rng, np.array(PRODUCT_P["legit"]), len(card))
-    inflation = 1.2 if period == "drift" else 1.0
+    inflation = DRIFT_INFLATION if period == "drift" else 1.0
     usual_device = cards.device
     if period == "drift":  # a quarter of the customers changed their phone or moved to the app
-        upgraded = rng.random(len(cards)) < 0.25
+        upgraded = rng.random(len(cards)) < DRIFT_NEW_PHONE_SHARE
         new = weighted_choice(rng, np.array(DEVICE_P["legit_drift"]), len(cards))
         usual_device = np.where(upgraded, new, cards.device)
     amount = cards.typical_amount[card] * PRODUCT_AMOUNT[product] * rng.lognormal(0.0, 0.5, len(card)) * inflation
@@ -155,41 +161,42 @@ def _legit(rng: np.random.Generator, cards: Cards, n: int, period: str, day_lo: 
         "t": t,
         "amount": amount,
         "product": product,
-        "email": _mix_usual(rng, cards.email[card], 0.95, EMAIL_P["owner"]),
-        "device": _mix_usual(rng, usual_device[card], 0.92, DEVICE_P[f"legit_{period}"]),
+        "email": _mix_usual(rng, cards.email[card], LEGIT_KEEPS_EMAIL, EMAIL_P["owner"]),
+        "device": _mix_usual(rng, usual_device[card], LEGIT_KEEPS_DEVICE, DEVICE_P[f"legit_{period}"]),
         "fraud": np.zeros(len(card), dtype=np.int8),
     }
 
 
 def _fraud(rng: np.random.Generator, cards: Cards, n: int, period: str, day_lo: int, day_hi: int) -> dict:
-    # Bursts: 2 + Poisson(2.5) rows on one compromised card, a few minutes apart.
-    sizes = 2 + rng.poisson(2.5, max(1, int(BURST_SHARE * n / 4.5)))
+    # Bursts: several rows on one compromised card, a few minutes apart.
+    sizes = 2 + rng.poisson(BURST_EXTRA_MEAN, max(1, int(BURST_SHARE * n / (2 + BURST_EXTRA_MEAN))))
     sizes = sizes[: np.searchsorted(sizes.cumsum(), int(BURST_SHARE * n), side="right")]
     n_single = n - int(sizes.sum())
     starts = _times(rng, len(sizes) + n_single, day_lo, day_hi, HOUR_P["fraud"])
     victims = rng.integers(0, len(cards), len(sizes) + n_single)
     burst = np.repeat(np.arange(len(sizes)), sizes)
     first = np.repeat(sizes.cumsum() - sizes, sizes)
-    gaps = rng.exponential(240.0, len(burst)).astype(np.int64) + 20
+    gaps = rng.exponential(BURST_GAP_S, len(burst)).astype(np.int64) + 20
     gaps[np.arange(len(burst)) == first] = 0
     offsets = _cumsum_within(gaps, sizes)
     card = np.concatenate([victims[burst], victims[len(sizes) :]])
     t = np.concatenate([starts[burst] + offsets, starts[len(sizes) :]])
     m = len(card)
     product = weighted_choice(rng, np.array(PRODUCT_P[f"fraud_{period}"]), m)
-    amount = cards.typical_amount[card] * PRODUCT_AMOUNT[product] * rng.lognormal(np.log(1.7), 0.7, m)
-    round_ = rng.random(m) < 0.15
+    factor = rng.lognormal(np.log(FRAUD_AMOUNT_FACTOR), FRAUD_AMOUNT_SD, m)
+    amount = cards.typical_amount[card] * PRODUCT_AMOUNT[product] * factor
+    round_ = rng.random(m) < ROUND_SHARE
     amount[round_] = rng.choice(ROUND_AMOUNTS, int(round_.sum()))
     if period == "drift":  # card testing: many tiny amounts
-        tiny = rng.random(m) < 0.45
+        tiny = rng.random(m) < DRIFT_TINY_SHARE
         amount[tiny] = rng.uniform(0.5, 5.0, int(tiny.sum()))
     return {
         "card": card,
         "t": t,
         "amount": amount,
         "product": product,
-        "email": _mix_usual(rng, cards.email[card], 0.45, EMAIL_P[f"fraud_{period}"]),
-        "device": _mix_usual(rng, cards.device[card], 0.35, DEVICE_P[f"fraud_{period}"]),
+        "email": _mix_usual(rng, cards.email[card], FRAUD_KEEPS_EMAIL, EMAIL_P[f"fraud_{period}"]),
+        "device": _mix_usual(rng, cards.device[card], FRAUD_KEEPS_DEVICE, DEVICE_P[f"fraud_{period}"]),
         "fraud": np.ones(m, dtype=np.int8),
     }
 
@@ -270,14 +277,21 @@ def generate(size: Size, out: Writer) -> None:
             "suggested_split_days": {"train": [0, 120], "valid": [120, 150], "drift_test": [150, 182]},
             "signals": {
                 "burst_share_of_fraud": BURST_SHARE,
-                "burst_size": "2 + Poisson(2.5) rows, gaps ~ 20 s + Exp(mean 240 s)",
-                "legit_sprees": "4% of legit rows start a spree of 2 more purchases, gaps ~ Exp(600 s)",
-                "fraud_amount": "x2.2 card's typical (lognormal sd 0.6); 25% round amounts 50..500",
-                "fraud_device": "80% drawn from a fraud device mix (Linux, rv:11.0, SM-J700M, Moto E (4))",
-                "fraud_email": "70% drawn from a fraud mix (anonymous.com, protonmail.com, mail.com)",
-                "fraud_hours": "nearly flat over the day vs. daytime legit purchases",
-                "drift": "legit amounts x1.2, new DeviceInfo SM-S911B, more iOS; fraud: 45% tiny "
-                "amounts (0.5-5), ProductCD W/S, gmail.com",
+                "burst_size": f"2 + Poisson({BURST_EXTRA_MEAN}) rows, gaps 20 s + Exp(mean {BURST_GAP_S:.0f} s)",
+                "legit_sprees": f"{SPREE_SHARE:.1%} of legit rows start a spree of 1-4 more purchases, "
+                f"gaps 30 s + Exp(mean {SPREE_GAP_S:.0f} s)",
+                "fraud_amount": f"card's typical x lognormal(log {FRAUD_AMOUNT_FACTOR}, sd {FRAUD_AMOUNT_SD}); "
+                f"{ROUND_SHARE:.0%} round amounts 50..500",
+                "fraud_device": f"{1 - FRAUD_KEEPS_DEVICE:.0%} drawn from a fraud device mix (more Linux, rv:11.0, "
+                f"SM-J700M, Moto E (4)); legit keeps the card's device {LEGIT_KEEPS_DEVICE:.0%} of the time",
+                "fraud_email": f"{1 - FRAUD_KEEPS_EMAIL:.0%} drawn from a fraud mix (anonymous.com, protonmail.com, "
+                "mail.com over-represented)",
+                "fraud_hours": "flatter over the day, more at night, than daytime legit purchases",
+                "fraud_product": "ProductCD C over-represented (33% of fraud vs 10% of legit)",
+                "drift": f"legit amounts x{DRIFT_INFLATION}, {DRIFT_NEW_PHONE_SHARE:.0%} of customers on a new device "
+                f"(new DeviceInfo SM-S911B, more iOS); fraud: {DRIFT_TINY_SHARE:.0%} tiny amounts 0.5-5 "
+                "(card testing), ProductCD W/S, gmail.com; fraud rate "
+                f"{FRAUD_RATE['reference']:.1%} -> {FRAUD_RATE['drift']:.1%}",
             },
         }
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mlops_datasets import path
 from mlops_datasets.checksums import checksums, expected_files, load_manifest
 from mlops_datasets.registry import DATASETS
@@ -34,3 +38,17 @@ def test_formats_are_byte_stable(ci_dir: Path) -> None:
             assert not head.startswith(b"PK"), f"{file} is a zip archive"
             if file.suffix == ".npy":
                 assert head.startswith(b"\x93NUMPY\x01\x00"), file
+
+
+def test_bytes_do_not_depend_on_the_cpu_code_path() -> None:
+    """Another machine may run different SIMD kernels of numpy (AVX-512, AVX2, SSE): regenerate with
+    every optional dispatch target switched off and compare with the manifest."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    optional = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    if not optional:
+        pytest.skip("numpy runs its baseline kernels only on this CPU: nothing to switch off")
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(optional)}
+    cmd = [sys.executable, "-m", "mlops_datasets.manifest", "--check", "--size", "ci"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"without {optional}:\n{result.stdout}{result.stderr}"
