@@ -186,9 +186,12 @@ def _start_container(svc: Service) -> Running | None:
     if spec is None or not containers.docker_available():
         return None
     cname = f"labs-{svc.name}"
+    image = spec.image
+    with contextlib.suppress(Exception):  # docker/compose.yaml pins the tags: one source of truth
+        image = containers.compose_images().get(svc.name, image)
     handle = containers.start_container(
         name=cname,
-        image=spec.image,
+        image=image,
         ports=spec.ports,
         env=spec.env,
         command=spec.command,

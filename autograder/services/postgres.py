@@ -115,6 +115,11 @@ class Postgres(Service):
         )
 
     def probe(self, run: Running) -> bool:
+        if "PGPORT" not in run.exports:  # external: just connect
+            import psycopg2
+
+            psycopg2.connect(run.endpoint, connect_timeout=1).close()
+            return True
         # Ready = accepts connections and the default database exists (created on first probe).
         create_database(run, DEFAULT_DB, connect_timeout=1)
         return True

@@ -106,11 +106,9 @@ class Prometheus(Service):
 
     def probe(self, run: Running) -> bool:
         e = run.exports
-        return (
-            http_ok(f"{e['PROMETHEUS_URL']}/-/ready")
-            and http_ok(f"{e['ALERTMANAGER_URL']}/-/ready")
-            and http_ok(f"{e['ALERT_WEBHOOK_URL']}/health")
-        )
+        checks = [("PROMETHEUS_URL", "/-/ready"), ("ALERTMANAGER_URL", "/-/ready"), ("ALERT_WEBHOOK_URL", "/health")]
+        # A container or external Prometheus exports only PROMETHEUS_URL.
+        return all(http_ok(e[key] + path) for key, path in checks if key in e)
 
     def container_spec(self) -> ContainerSpec:
         return ContainerSpec("prom/prometheus:latest", {9090: None}, ready_log="Server is ready")
