@@ -100,7 +100,7 @@ class _KraftService(Service):
 
     node_ids: tuple[int, ...] = (1,)
     heap_mb = 384
-    start_timeout = 90.0
+    start_timeout = 120.0
 
     def _exports(self, bootstrap: str) -> dict[str, str]:
         return {self.endpoint_var: bootstrap}
@@ -217,7 +217,7 @@ class KafkaConnect(Service):
     name = "kafka-connect"
     endpoint_var = "KAFKA_CONNECT_URL"
     requires = ("kafka",)
-    start_timeout = 90.0
+    start_timeout = 120.0
 
     def start_native(self, deps: Mapping[str, Running]) -> Running:
         bootstrap = deps["kafka"].endpoint

@@ -8,6 +8,7 @@ with all runtime dependencies into ~/.cache/mlops-labs/kafka-<version>/libs.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import shutil
 import subprocess
@@ -171,7 +172,9 @@ def prepare_storage(logdir: Path, node_id: int, cluster_id: str, log: Path) -> N
     written for each node. Saves ~3 s of CPU per node on a 2-core machine.
     """
     template = home() / "format-template"
-    with _template_lock:
+    # Threads of one `up` and other processes (parallel test sessions) share the template.
+    with _template_lock, open(home() / ".format.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not (template / "bootstrap.checkpoint").exists():
             shutil.rmtree(template, ignore_errors=True)
             props = {

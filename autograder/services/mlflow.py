@@ -40,7 +40,7 @@ def artifacts() -> str:
 class Mlflow(Service):
     name = "mlflow"
     endpoint_var = "MLFLOW_TRACKING_URI"
-    start_timeout = 90.0  # cold imports on a busy 2-core machine
+    start_timeout = 150.0  # cold imports on a busy 2-core machine
 
     def dependencies(self) -> tuple[str, ...]:
         deps = []
