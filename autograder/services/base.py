@@ -305,6 +305,7 @@ class Service:
     endpoint_var: ClassVar[str]  # set in the environment → external provider
     requires: ClassVar[tuple[str, ...]] = ()
     start_timeout: ClassVar[float] = 60.0
+    stop_signal: ClassVar[int] = signal.SIGTERM
 
     def dependencies(self) -> tuple[str, ...]:
         """Services that must be ready first (may depend on configuration)."""
@@ -336,12 +337,10 @@ class Service:
         for p in reversed(run.procs):
             kill_group(p, self.stop_signal)
         if run.provider == "container" and run.extra.get("container"):
-            with contextlib.suppress(Exception):
-                from autograder.services import containers  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):  # no engine any more: nothing left to stop
+                from autograder.services import containers
 
-                containers.stop_container(run.extra["container"])  # type: ignore[attr-defined]
-
-    stop_signal: ClassVar[int] = signal.SIGTERM
+                containers.stop_container(run.extra["container"])
 
     def alive(self, run: Running) -> bool:
         """Are the recorded processes still ours and running? (external/container: no procs)."""

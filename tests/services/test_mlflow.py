@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
 import numpy as np
 import pytest
@@ -37,3 +39,31 @@ def test_run_register_alias_load_predict(stack: dict[str, str]) -> None:
     s3 = boto3.client("s3", endpoint_url=stack["AWS_ENDPOINT_URL"])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mlflow-artifacts").get("Contents", [])]
     assert any(k.endswith("MLmodel") for k in keys), keys
+
+
+@pytest.mark.services
+def test_postgres_backend_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LABS_MLFLOW_BACKEND=postgres: runs land in a `mlflow` database on the native PostgreSQL."""
+    import mlflow
+    import psycopg2
+
+    from autograder.services import commands
+
+    monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LABS_MLFLOW_BACKEND", "postgres")
+    monkeypatch.setenv("LABS_MLFLOW_ARTIFACTS", "local")
+    for var in ("MLFLOW_TRACKING_URI", "POSTGRES_DSN"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        env = commands.up(["mlflow"], quiet=True)
+        assert {r["name"] for r in commands.status(quiet=True)} == {"mlflow", "postgres"}
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        mlflow.set_experiment("pg-backend")
+        with mlflow.start_run() as run:
+            mlflow.log_metric("rmse", 0.25)
+        dsn = env["POSTGRES_DSN"].rsplit("/", 1)[0] + "/mlflow"
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT value FROM metrics WHERE run_uuid = %s AND key = 'rmse'", (run.info.run_id,))
+            assert cur.fetchone()[0] == 0.25
+    finally:
+        commands.down(quiet=True)
