@@ -134,16 +134,26 @@ def _start_all(
         # todo is dependency-ordered, so a dependency's future exists before its dependents run.
         for name in todo:
             futures[name] = pool.submit(task, name)
+        interrupted: KeyboardInterrupt | None = None
         for name in todo:
-            try:
-                running[name] = futures[name].result()
-                state.save_state(running)  # recorded at once: a crash later still leaves it stoppable
-                if not quiet:
-                    console.print(f"[green]ready[/] {name} in {timings[name]:.1f} s")
-            except BaseException as e:
-                errors[name] = e
-                if not quiet:
-                    console.print(f"[red]failed[/] {name}: {e}")
+            while True:
+                try:
+                    running[name] = futures[name].result()
+                    state.save_state(running)  # recorded at once: a crash later still leaves it stoppable
+                    if not quiet:
+                        console.print(f"[green]ready[/] {name} in {timings[name]:.1f} s")
+                except KeyboardInterrupt as e:
+                    # Threads can't be interrupted: let them finish so every started process is
+                    # recorded (and stoppable with `labs down`), then re-raise.
+                    interrupted = e
+                    continue
+                except Exception as e:
+                    errors[name] = e
+                    if not quiet:
+                        console.print(f"[red]failed[/] {name}: {e}")
+                break
+        if interrupted is not None:
+            raise interrupted
 
 
 def _provide(svc: Service, deps: Mapping[str, Running]) -> Running:
