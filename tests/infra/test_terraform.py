@@ -226,7 +226,8 @@ def applied_stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
     run([*tf, "validate"], env=env)
     run([*tf, "plan", "-input=false", "-out=tfplan", "-var-file=sandbox.tfvars",
          f"-var=model_server_ami_id={ami}", f"-var=certificate_arn={cert_arn}"], env=env, timeout=600)
-    run([*tf, "apply", "-input=false", "-auto-approve", "tfplan"], env=env, timeout=600)
+    apply = run([*tf, "apply", "-input=false", "-auto-approve", "-no-color", "tfplan"], env=env, timeout=600)
+    (work / "apply.log").write_text(apply.stdout)
     outputs = json.loads(run([*tf, "output", "-json"], env=env).stdout)
     return {name: value["value"] for name, value in outputs.items()}
 
@@ -267,7 +268,8 @@ def test_apply_buckets(applied_stack: dict[str, Any], moto_endpoint: str) -> Non
         rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
         lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
-        assert [t["StorageClass"] for t in lifecycle["Transitions"]] == ["STANDARD_IA", "GLACIER"]
+        transitions = sorted(lifecycle["Transitions"], key=lambda t: t["Days"])
+        assert [t["StorageClass"] for t in transitions] == ["STANDARD_IA", "GLACIER"]
         pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert all(pab.values())
         assert REQUIRED_TAGS <= set(_tags(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]))

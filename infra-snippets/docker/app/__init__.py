@@ -1,0 +1,1 @@
+"""Tiny model server and trainer used by the Dockerfile snippets."""
