@@ -28,6 +28,7 @@ install: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 	bash scripts/install-container-deps.sh
+	bash scripts/install-lab-deps.sh
 	$(BIN)/python -m autograder.services.kafka fetch
 
 services-up: install
