@@ -151,10 +151,15 @@ def grade(
     fast: Annotated[bool, typer.Option(help="Small data/epochs.")] = True,
     cell_timeout: CellTimeout = 300,
     wall_limit: WallLimit = 900,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="Run the jobs on a Ray cluster (host:port, auto, or local) instead of here."),
+    ] = None,
 ):
     """Grade a class: one row per student, one column per exercise, feedback per student."""
+    from autograder import sandbox
     from autograder.build import LabSource
-    from autograder.grading.batch import grade_batch
+    from autograder.grading.batch import RayRunner, grade_batch
     from autograder.grading.report import summary, write_reports
     from autograder.grading.submissions import SubmissionsError, collect
     from autograder.params import lab_parameters
@@ -168,6 +173,10 @@ def grade(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     params = lab_parameters(new_run_id(module.lab), fast, endpoints=start_services(module))
+    level, why = sandbox.detect()
+    if sandbox.LEVELS.index(level) < sandbox.LEVELS.index("bwrap+cgroup"):
+        err.print(f"[yellow]warning: kernels are confined at level {level!r} only: {why}[/yellow]")
+    runner = RayRunner(ray, local_cpus=workers) if ray else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err) as bar:
         task = bar.add_task(f"grading {module.lab}", total=total)
@@ -179,7 +188,7 @@ def grade(
 
         results = grade_batch(
             source, submissions, out, params=params, limits=_limits(cell_timeout, wall_limit),
-            workers=workers, on_result=advance,
+            workers=workers, on_result=advance, runner=runner,
         )
     paths = write_reports(results, module.lab, out)
     console.print(json.dumps(summary(results)))

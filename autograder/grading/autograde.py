@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 import shutil
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +24,17 @@ import nbformat
 from nbformat import NotebookNode
 from traitlets.config import Config
 
+from autograder import sandbox
 from autograder.authoring import exercise_of_grade_id, exercises_of
-from autograder.grading.executor import GuardedExecute, RunReport
+from autograder.grading import audit, guard
+from autograder.grading.executor import INTEGRITY_ERROR, GuardedExecute, RunReport
+from autograder.grading.kernel import SandboxedKernelManager
 from autograder.grading.outcomes import ExerciseResult, Status, SubmissionResult
 from autograder.grading.validate import InvalidSubmission, load_submission
 from autograder.nbgrader_course import COURSE_ID, NbgraderFailed, base_config, run_converter
 from autograder.params import as_environment, inject
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -42,6 +43,10 @@ class Limits:
     cell_timeout: int = 120  # seconds per cell (nbclient interrupts the kernel)
     wall_limit: float = 600.0  # seconds per notebook (the kernel is killed)
     max_output_bytes: int = 2_000_000
+    memory_mb: int = 2048  # the kernel tree (cgroup), or each process (RLIMIT_AS) without one
+    max_processes: int = 256  # tasks (processes and threads) in the kernel tree
+    max_file_mb: int = 100  # largest file the kernel may write (RLIMIT_FSIZE); also its /tmp size
+    sandbox: str = "auto"  # the strongest level to use: auto (the best available) or one of sandbox.LEVELS
 
 
 @dataclass
@@ -54,6 +59,12 @@ class GradeJob:
     workdir: Path  # scratch space owned by this job
     params: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    share_net: bool | None = None  # None: when the params carry service endpoints
+
+    def needs_network(self) -> bool:
+        if self.share_net is not None:
+            return self.share_net
+        return any(key not in ("RUN_ID", "FAST", "DATA_DIR") for key in self.params)
 
 
 def safe_student_id(name: str) -> str:
@@ -68,30 +79,13 @@ def sha256_file(path: Path) -> str:
         return ""
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Export values for the duration (the kernel inherits the worker's environment)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def restore_parameters_cell(nb: NotebookNode, release: NotebookNode) -> NotebookNode:
     """Make sure the locked parameters cell exists and is tagged, so injection lands after it.
 
     nbgrader restores the cell's source later; this only fixes its place and
     tag, which nbgrader does not look at.
     """
-    template_index = next(
-        (i for i, c in enumerate(release.cells) if "parameters" in c.metadata.get("tags", [])), None
-    )
+    template_index = next((i for i, c in enumerate(release.cells) if "parameters" in c.metadata.get("tags", [])), None)
     if template_index is None:
         return nb
     template = release.cells[template_index]
@@ -137,7 +131,30 @@ def _autograde_config(job: GradeJob, root: Path) -> Config:
     config.GuardedExecute.wall_limit = job.limits.wall_limit
     config.GuardedExecute.max_output_bytes = job.limits.max_output_bytes
     config.GuardedExecute.kernel_name = "python3"
+    config.GuardedExecute.kernel_manager_class = SandboxedKernelManager
+    config.GuardedExecute.watch_modules = guard.imported_modules(_lab_sources(job))
+    level, _ = sandbox.detect(job.limits.sandbox)
+    km = config.SandboxedKernelManager
+    km.sandbox_dir = str(job.workdir / "sandbox")
+    km.level = level
+    km.memory_bytes = job.limits.memory_mb * 1024**2
+    km.max_tasks = job.limits.max_processes
+    km.max_file_bytes = job.limits.max_file_mb * 1024**2
+    km.share_net = job.needs_network()
+    km.lab_env = as_environment(job.params)
+    data_dir = str(job.params.get("DATA_DIR", ""))
+    km.readonly_paths = [data_dir] if data_dir else []
     return config
+
+
+def _lab_sources(job: GradeJob) -> list[str]:
+    """The lab's own code cells (locked setup and visible checks), from the released notebook."""
+    with suppress(Exception):
+        release = nbformat.read(str(job.release), as_version=4)
+        return [
+            c.source for c in release.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")
+        ]
+    return []
 
 
 def _prepare_course(job: GradeJob, nb: NotebookNode) -> Path:
@@ -164,13 +181,28 @@ def _error_message(cell: NotebookNode) -> str:
     return ""
 
 
-def _collect_scores(job: GradeJob, root: Path) -> tuple[list[ExerciseResult], RunReport]:
+def _limit_errors(nb: NotebookNode) -> set[str]:
+    """Limits that surfaced as exceptions in cells (the kernel survived them)."""
+    hit: set[str] = set()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            ename, evalue = str(output.get("ename", "")), str(output.get("evalue", ""))
+            if ename == "MemoryError":
+                hit.add("memory")
+            elif "Resource temporarily unavailable" in evalue or ename == "BlockingIOError":
+                hit.add("processes")
+            elif "File too large" in evalue:
+                hit.add("disk")
+    return hit
+
+
+def _collect_scores(job: GradeJob, root: Path) -> tuple[list[ExerciseResult], RunReport, set[str]]:
     from nbgrader.api import Gradebook
 
     student = safe_student_id(job.student)
-    graded_nb = nbformat.read(
-        str(root / "autograded" / student / job.lab_id / f"{job.lab_id}.ipynb"), as_version=4
-    )
+    graded_nb = nbformat.read(str(root / "autograded" / student / job.lab_id / f"{job.lab_id}.ipynb"), as_version=4)
     messages = {}
     for cell in graded_nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -189,14 +221,14 @@ def _collect_scores(job: GradeJob, root: Path) -> tuple[list[ExerciseResult], Ru
                 result.message = messages[grade.name]
     for result in exercises.values():
         result.passed = result.score >= result.max_score > 0
-    return list(exercises.values()), GuardedExecute.last_run
+    return list(exercises.values()), GuardedExecute.last_run, _limit_errors(graded_nb)
 
 
 def make_result(job: GradeJob, status: Status, message: str, started: float, **extra) -> SubmissionResult:
     release_points = 0.0
     with suppress(Exception):  # a missing release only loses the max score in this message path
         release_points = sum(e.points for e in exercises_of(nbformat.read(str(job.release), as_version=4)))
-    fields = {"score": 0.0, "max_score": release_points, "exercises": [], "limits_hit": []} | extra
+    fields = {"score": 0.0, "max_score": release_points, "exercises": [], "limits_hit": [], "flags": []} | extra
     return SubmissionResult(
         student=job.student,
         lab=job.lab_id,
@@ -205,11 +237,12 @@ def make_result(job: GradeJob, status: Status, message: str, started: float, **e
         submission_sha256=sha256_file(job.submission),
         grader_version=GRADER_VERSION,
         seconds=round(time.monotonic() - started, 2),
+        sandbox=sandbox.detect(job.limits.sandbox)[0],
         **fields,
     )
 
 
-def _classify_failure(job: GradeJob, error: NbgraderFailed, started: float) -> SubmissionResult:
+def _classify_failure(job: GradeJob, error: NbgraderFailed, started: float, flags: list[str]) -> SubmissionResult:
     report = GuardedExecute.last_run
     cell = f"cell {report.current_cell}" if report.current_cell is not None else "a cell"
     if report.wall_limit_hit:
@@ -219,19 +252,27 @@ def _classify_failure(job: GradeJob, error: NbgraderFailed, started: float) -> S
             f"the notebook ran past its {job.limits.wall_limit:.0f} s limit while running {cell}; "
             "look for an infinite loop or a very slow step",
             started,
-            limits_hit=["wall_limit"],
+            limits_hit=["wall_limit"] + (["processes"] if report.process_limit_hit else []),
+            flags=flags,
         )
     if report.kernel_died:
+        memory = report.memory_limit_hit or "SIGKILL" in report.kernel_exit
+        why = (
+            f"it went over the {job.limits.memory_mb} MB memory limit"
+            if memory
+            else "os._exit, exit(), a crash, or a kill?"
+        )
         return make_result(
             job,
             Status.CRASHED,
             f"{report.kernel_exit} while running {cell}; no points could be awarded because the "
-            "notebook did not finish (os._exit, a crash, or running out of memory?)",
+            f"notebook did not finish ({why})",
             started,
-            limits_hit=["memory"] if "SIGKILL" in report.kernel_exit else [],
+            limits_hit=(["memory"] if memory else []) + (["processes"] if report.process_limit_hit else []),
+            flags=flags,
         )
     tail = "\n".join(error.log.strip().splitlines()[-5:])
-    return make_result(job, Status.ERROR, f"nbgrader failed: {error}\n{tail}", started)
+    return make_result(job, Status.ERROR, f"nbgrader failed: {error}\n{tail}", started, flags=flags)
 
 
 def grade_submission(job: GradeJob) -> SubmissionResult:
@@ -245,6 +286,9 @@ def grade_submission(job: GradeJob) -> SubmissionResult:
         nb = load_submission(job.submission)
     except InvalidSubmission as exc:
         return make_result(job, Status.INVALID, str(exc), started)
+    level, reason = sandbox.detect(job.limits.sandbox)
+    sandbox.warn_if_weak(level, reason)
+    flags = audit.flags(nb)
     try:
         release = nbformat.read(str(job.release), as_version=4)
         nb = inject(restore_parameters_cell(nb, release), job.params)
@@ -253,16 +297,35 @@ def grade_submission(job: GradeJob) -> SubmissionResult:
         config = _autograde_config(job, root)
         app = Autograde(coursedir=CourseDirectory(config=config), config=config)
         app.force = True
-        with environment(as_environment(job.params)):
-            try:
-                run_converter(app)
-            except NbgraderFailed as failure:
-                return _classify_failure(job, failure, started)
-        exercises, report = _collect_scores(job, root)
+        try:
+            run_converter(app)
+        except NbgraderFailed as failure:
+            return _classify_failure(job, failure, started, flags)
+        exercises, report, raised = _collect_scores(job, root)
     except Exception as exc:  # the grader's own failure: report it, never crash the batch
         detail = f"grader error: {exc!r}\n{traceback.format_exc(limit=3)}"
-        return make_result(job, Status.ERROR, detail, started)
-    limits_hit = []
+        return make_result(job, Status.ERROR, detail, started, flags=flags)
+    finally:
+        shutil.rmtree(job.workdir / "sandbox", ignore_errors=True)
+    return _graded_result(job, started, exercises, report, raised, flags)
+
+
+_LIMIT_WORDS = {
+    "memory": "a cell ran out of memory (limit {memory_mb} MB)",
+    "processes": "a cell hit the limit of {max_processes} processes/threads",
+    "disk": "a cell tried to write a file over {max_file_mb} MB",
+}
+
+
+def _graded_result(
+    job: GradeJob,
+    started: float,
+    exercises: list[ExerciseResult],
+    report: RunReport,
+    raised: set[str],
+    flags: list[str],
+) -> SubmissionResult:
+    limits_hit: list[str] = []
     status, message = Status.GRADED, ""
     if report.cell_timeouts:
         limits_hit.append("cell_timeout")
@@ -276,6 +339,21 @@ def grade_submission(job: GradeJob) -> SubmissionResult:
         message = (message + "; " if message else "") + (
             f"output beyond {job.limits.max_output_bytes} bytes was dropped"
         )
+    if report.memory_limit_hit:
+        raised.add("memory")
+    if report.process_limit_hit:
+        raised.add("processes")
+    for name in ("memory", "processes", "disk"):
+        if name in raised:
+            limits_hit.append(name)
+            words = _LIMIT_WORDS[name].format(**vars(job.limits))
+            message = (message + "; " if message else "") + words
+    if report.integrity_failures:
+        limits_hit.append("integrity")
+        message = (message + "; " if message else "") + (
+            f"check cell(s) {report.integrity_failures} did not run as written ({INTEGRITY_ERROR}): code in "
+            "the notebook changed how checks run, so they scored 0"
+        )
     return make_result(
         job,
         status,
@@ -285,4 +363,5 @@ def grade_submission(job: GradeJob) -> SubmissionResult:
         max_score=sum(e.max_score for e in exercises),
         exercises=exercises,
         limits_hit=limits_hit,
+        flags=flags,
     )

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import nbformat
 import psutil
@@ -123,8 +124,12 @@ def grade_batch(
     limits: Limits | None = None,
     workers: int | None = None,
     on_result: Callable[[SubmissionResult, bool], None] | None = None,
+    runner: Runner | None = None,
 ) -> list[SubmissionResult]:
-    """Grade every submission; `on_result(result, cached)` reports progress as each finishes."""
+    """Grade every submission; `on_result(result, cached)` reports progress as each finishes.
+
+    `runner` decides where jobs run: local worker processes (default) or a Ray cluster (RayRunner).
+    """
     plan = BatchPlan(lab, out_dir, params, limits or Limits())
     out_dir.mkdir(parents=True, exist_ok=True)
     _prepare_results_dir(plan)
@@ -143,17 +148,30 @@ def grade_batch(
                 on_result(cached, True)
             continue
         workdir = out_dir / ".work" / sub.student
-        todo.append(
-            GradeJob(lab.lab_id, root, lab.released, sub.path, sub.student, workdir, params, plan.limits)
-        )
+        todo.append(GradeJob(lab.lab_id, root, lab.released, sub.path, sub.student, workdir, params, plan.limits))
 
-    for result in _run_pool(todo, workers or default_workers(len(todo))):
+    runner = runner or LocalRunner(workers or default_workers(len(todo)))
+    for result in runner.run(todo) if todo else ():
         _save(plan, result)
         results[result.student] = result
         shutil.rmtree(out_dir / ".work" / result.student, ignore_errors=True)
         if on_result:
             on_result(result, False)
     return [results[s.student] for s in subs]
+
+
+class Runner(Protocol):
+    """Where grading jobs run. Each yields one result per job, in any order, as they finish."""
+
+    def run(self, jobs: list[GradeJob]) -> Iterator[SubmissionResult]: ...
+
+
+@dataclass
+class LocalRunner:
+    workers: int
+
+    def run(self, jobs: list[GradeJob]) -> Iterator[SubmissionResult]:
+        return _run_pool(jobs, self.workers)
 
 
 def _run_pool(jobs: list[GradeJob], workers: int) -> Iterator[SubmissionResult]:
@@ -184,3 +202,39 @@ def _worker_lost(job: GradeJob) -> SubmissionResult:
         "the grading worker process died twice on this submission (killed by the system?)",
         time.monotonic(),
     )
+
+
+def _grade_on_ray(job: GradeJob) -> SubmissionResult:
+    _warm_worker()
+    return grade_submission(job)
+
+
+@dataclass
+class RayRunner:
+    """The same jobs as Ray tasks: `address` is a running cluster (host:port, "auto"), or "local" to
+    start one on this machine. Paths in a job (lab, submission, work dir) must be visible on every
+    node: grade from shared storage when the cluster spans machines.
+    """
+
+    address: str
+    cpus_per_job: float = 1.0
+    local_cpus: int | None = None
+
+    def run(self, jobs: list[GradeJob]) -> Iterator[SubmissionResult]:
+        import ray
+
+        if not ray.is_initialized():
+            if self.address == "local":
+                ray.init(num_cpus=self.local_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=self.address, log_to_driver=False)
+        task = ray.remote(num_cpus=self.cpus_per_job, max_retries=1)(_grade_on_ray)
+        refs = {task.remote(job): job for job in jobs}
+        waiting = list(refs)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            for ref in done:
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.RayError:  # the task's worker died twice (retried once by Ray)
+                    yield _worker_lost(refs[ref])

@@ -5,7 +5,9 @@
 - a record of what happened (which cell was running, whether the kernel died,
   whether a limit was hit), so the grader can say `crashed` or `timeout`
   instead of a silent zero;
-- a cap on stored output, so a 100 MB print is truncated, not kept in memory.
+- a cap on stored output, so a 100 MB print is truncated, not kept in memory;
+- the sandbox: kernels start through SandboxedKernelManager (kernel.py), and
+  each graded check runs behind the guard (guard.py).
 
 One notebook runs at a time in a grading worker, so the findings of the last
 run are kept on the class (`GuardedExecute.last_run`), where the caller reads
@@ -20,11 +22,19 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from queue import Empty
 
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer, List, Unicode
+
+from autograder.grading import guard
+from autograder.grading.kernel import SandboxedKernelManager
+
+INTEGRITY_ERROR = "GradingIntegrityError"
+GUARD_TIMEOUT = 15.0  # seconds for one guard round trip; a kernel that can't answer fails the check
 
 TRUNCATION_NOTICE = "\n[output truncated by the grader: {limit} bytes per notebook]\n"
 
@@ -39,20 +49,27 @@ class RunReport:
     output_bytes: int = 0
     seconds: float = 0.0
     cell_timeouts: list[int] = field(default_factory=list)
+    integrity_failures: list[int] = field(default_factory=list)  # checks that did not run as written
+    memory_limit_hit: bool = False
+    process_limit_hit: bool = False
+    peak_memory_bytes: int = 0
 
 
 class GuardedExecute(Execute):
-    wall_limit = Float(600.0, help="Seconds a whole notebook may run before its kernel is killed.").tag(
+    wall_limit = Float(600.0, help="Seconds a whole notebook may run before its kernel is killed.").tag(config=True)
+    max_output_bytes = Integer(2_000_000, help="Output kept per notebook; the rest is dropped with a notice.").tag(
         config=True
     )
-    max_output_bytes = Integer(
-        2_000_000, help="Output kept per notebook; the rest is dropped with a notice."
-    ).tag(config=True)
+
+    guard_checks = Bool(True, help="Reset kernel hooks before each check and verify it ran.").tag(config=True)
+    watch_modules = List(Unicode(), help="Modules whose functions are restored before each check.").tag(config=True)
 
     last_run: RunReport = RunReport()
+    _guard_ready: bool = False
 
     def preprocess(self, nb, resources=None, km=None):
         report = GuardedExecute.last_run = RunReport()
+        self._guard_ready = False
         started = time.monotonic()
         timer = threading.Timer(self.wall_limit, self._hit_wall_limit, args=(report,))
         timer.daemon = True
@@ -66,10 +83,93 @@ class GuardedExecute(Execute):
         finally:
             timer.cancel()
             report.seconds = time.monotonic() - started
+            self._read_sandbox_verdict(report)
+
+    def _read_sandbox_verdict(self, report: RunReport) -> None:
+        km = getattr(self, "km", None)
+        if isinstance(km, SandboxedKernelManager):
+            stats = km.finalize()
+            if stats is not None:
+                report.memory_limit_hit = stats.memory_limit_hit
+                report.process_limit_hit = stats.pids_limit_hit
+                report.peak_memory_bytes = stats.peak_memory_bytes
 
     def preprocess_cell(self, cell, resources, index):
         GuardedExecute.last_run.current_cell = index
-        return super().preprocess_cell(cell, resources, index)
+        if not self.guard_checks or cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if not self._guard_ready:
+            token = guard.nonce()
+            self._guard_ready = (
+                self._guard_call(guard.setup_expression(list(self.watch_modules), token, self.max_output_bytes))
+                == token
+            )
+        if not _is_check(cell):
+            return super().preprocess_cell(cell, resources, index)
+        return self._run_check(cell, resources, index)
+
+    def _run_check(self, cell, resources, index):
+        """Run a graded check behind the guard; score it 0 when it did not run as written."""
+        token, sentinel = guard.nonce(), guard.nonce()
+        reset = self._guard_ready and self._guard_call(guard.restore_expression(token)) == token
+        original = cell.source
+        cell.source = guard.with_sentinel(original, sentinel)
+        try:
+            result = super().preprocess_cell(cell, resources, index)
+        finally:
+            cell.source = original
+        finished = self._guard_call(guard.after_expression()) == sentinel if reset else False
+        has_error = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if not has_error and not (reset and finished):
+            GuardedExecute.last_run.integrity_failures.append(index)
+            why = (
+                "the grader could not reset the kernel before this check"
+                if not reset
+                else "this check did not run to completion"
+            )
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename=INTEGRITY_ERROR,
+                    evalue=f"{why} (code in the notebook changed how checks run); no points for it",
+                    traceback=[],
+                )
+            )
+        return result
+
+    def _guard_call(self, expression: str) -> str | None:
+        """Evaluate one expression in the kernel via user_expressions (no transformers apply)."""
+        if self.kc is None:
+            return None
+        try:
+            return run_sync(self._async_guard_call)(expression)
+        except (DeadKernelError, RuntimeError, OSError):
+            return None
+
+    async def _async_guard_call(self, expression: str) -> str | None:
+        msg_id = self.kc.execute(
+            "", silent=True, store_history=False, user_expressions={"g": expression}, allow_stdin=False
+        )
+        deadline = time.monotonic() + GUARD_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                msg = await self.kc.shell_channel.get_msg(timeout=1)
+            except Empty:
+                await self._async_check_alive()
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            value = msg["content"].get("user_expressions", {}).get("g", {})
+            if value.get("status") != "ok":
+                return None
+            text = value.get("data", {}).get("text/plain", "")
+            try:
+                import ast
+
+                return ast.literal_eval(text) if text else None
+            except (ValueError, SyntaxError):
+                return None
+        return None
 
     async def _async_handle_timeout(self, timeout, cell=None):
         GuardedExecute.last_run.cell_timeouts.append(GuardedExecute.last_run.current_cell)
@@ -86,7 +186,7 @@ class GuardedExecute(Execute):
     def output(self, outs, msg, display_id, cell_index):
         """Keep output until the per-notebook budget is spent, then keep only a notice."""
         report = GuardedExecute.last_run
-        size = len(str(msg.get("content", {})))
+        size = _content_size(msg.get("content", {}))
         report.output_bytes += size
         if report.output_bytes > self.max_output_bytes and msg["msg_type"] in (
             "stream",
@@ -108,10 +208,12 @@ class GuardedExecute(Execute):
 
     def _hit_wall_limit(self, report: RunReport) -> None:
         report.wall_limit_hit = True
+        if isinstance(self.km, SandboxedKernelManager):
+            self.km.kill_everything()
         pid = self._kernel_pid()
         if pid is None:
             return
-        with suppress(ProcessLookupError):  # the kernel leads its own session: take its children too
+        with suppress(ProcessLookupError, PermissionError):  # the kernel leads its own session: take its children
             os.killpg(os.getpgid(pid), signal.SIGKILL)
 
     def _describe_exit(self) -> str:
@@ -124,3 +226,22 @@ class GuardedExecute(Execute):
             hint = " (often: out of memory)" if -code == signal.SIGKILL else ""
             return f"the kernel was killed by {name}{hint}"
         return f"the kernel exited with code {code}"
+
+
+def _is_check(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _content_size(content: dict) -> int:
+    """Bytes of a message's payload, without building a second copy of a 100 MB string."""
+    total = 0
+    for key in ("text", "data", "evalue", "traceback"):
+        value = content.get(key)
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, dict):
+            total += sum(len(v) if isinstance(v, str) else len(str(v)) for v in value.values())
+        elif isinstance(value, list):
+            total += sum(len(v) for v in value if isinstance(v, str))
+    return total

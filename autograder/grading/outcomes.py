@@ -33,10 +33,13 @@ class SubmissionResult:
     max_score: float
     exercises: list[ExerciseResult] = field(default_factory=list)
     message: str = ""  # why the status is what it is, in words for the student/instructor
-    limits_hit: list[str] = field(default_factory=list)  # cell_timeout, wall_limit, memory, output...
+    # cell_timeout, wall_limit, memory, processes, disk, output; integrity: a check did not run as written
+    limits_hit: list[str] = field(default_factory=list)
     submission_sha256: str = ""
     grader_version: str = ""
     seconds: float = 0.0
+    sandbox: str = ""  # none | rlimits | bwrap | bwrap+cgroup: how the kernel was confined
+    flags: list[str] = field(default_factory=list)  # grader machinery the student's code touched (audit.py)
 
     def to_json(self) -> dict:
         data = asdict(self)
