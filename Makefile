@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := services,scale,dev
+EXTRAS := services,labs,scale,dev
 LAB_PORT ?= 8888
 
 .PHONY: lab install system-deps services-up down data lint build-check test test-fast bench clean help
