@@ -319,6 +319,9 @@ class Service:
         """One readiness/health check (no waiting)."""
         raise NotImplementedError
 
+    def after_ready(self, run: Running) -> None:
+        """Hook once a native start is ready (e.g. to cache something for the next cold start)."""
+
     def external_exports(self, value: str) -> dict[str, str]:
         """Exports when the endpoint variable was set by the user."""
         return {self.endpoint_var: value}

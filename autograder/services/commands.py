@@ -176,6 +176,7 @@ def _start_native(svc: Service, deps: Mapping[str, Running], attempts: int = 2) 
         run = svc.start_native(deps)
         try:
             svc.wait_ready(run)
+            svc.after_ready(run)
             return run
         except ServiceError:
             svc.stop(run)
