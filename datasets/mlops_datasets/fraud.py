@@ -208,9 +208,18 @@ def _cumsum_within(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return total - group_start
 
 
-@lru_cache(maxsize=2)
 def simulate(size: Size) -> pd.DataFrame:
-    """The transactions table (IEEE-CIS column names), sorted by TransactionDT. Cached per size."""
+    """The transactions table (IEEE-CIS column names), sorted by TransactionDT: a fresh copy of a
+    per-size cache, because `events` replays the same rows."""
+    return _transactions(size).copy()
+
+
+def clear_cache() -> None:
+    _transactions.cache_clear()
+
+
+@lru_cache(maxsize=2)
+def _transactions(size: Size) -> pd.DataFrame:
     n_rows = N_ROWS[size]
     cards = _cards(rng_for(NAME, size, "cards"), n_rows // 10)
     parts = []

@@ -8,6 +8,8 @@ python -m mlops_datasets.manifest --check            # regenerate in a temp dir 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,11 +29,12 @@ from mlops_datasets.registry import DATASETS, generate_into
 
 
 def generate_entries(sizes: list[str], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Generate each dataset in a scratch dir, record its checksums, and delete it again."""
     entries: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="mlops-datasets-") as tmp:
-        for name in names or list(DATASETS):
-            for size in sizes:
-                out = Path(tmp) / size / name
+    for name in names or list(DATASETS):
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix=f"mlops-datasets-{name}-") as tmp:
+                out = Path(tmp) / name
                 generate_into(name, check_size(size), out)
                 entries.setdefault(name, {})[size] = describe(name, size, out)
     return entries
@@ -40,19 +43,21 @@ def generate_entries(sizes: list[str], names: list[str] | None = None) -> dict[s
 def write_manifest(sizes: list[str], path: Path = MANIFEST_PATH) -> dict[str, Any]:
     import numpy
     import pandas
+    import scipy
 
     manifest = load_manifest(path)
     for name, by_size in generate_entries(sizes).items():
         manifest["datasets"].setdefault(name, {}).update(by_size)
     manifest["format"] = FORMAT_VERSION
-    manifest["generated_with"] = {"numpy": numpy.__version__, "pandas": pandas.__version__}
-    path.write_text(dumps_pretty(manifest), encoding="utf-8", newline="\n")
+    manifest["generated_with"] = {"numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__}
+    # Atomic replace: labs may be reading the manifest while it is rewritten.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(dumps_pretty(manifest), encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
     return manifest
 
 
 def dumps_pretty(obj: Any) -> str:
-    import json
-
     return json.dumps(json.loads(dumps(obj)), indent=2, sort_keys=True) + "\n"
 
 

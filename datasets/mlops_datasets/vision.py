@@ -27,6 +27,7 @@ CLASS_P = [0.4, 0.2, 0.2, 0.2]
 SPLITS = {"ci": {"train": 1200, "val": 300, "test": 500}, "full": {"train": 16000, "val": 2000, "test": 2000}}
 DRIFT_BRIGHTNESS = (0.55, 0.8)  # multiplier on the test images
 DRIFT_BLUR_SIGMA = 1.2
+TEXTURE_BLOCK = 4096
 
 _YY, _XX = np.mgrid[0:HW, 0:HW].astype(float)
 
@@ -77,7 +78,8 @@ def _render(size: Size) -> dict[str, Any]:
     rng = rng_for(NAME, size, "scenes")
     splits = SPLITS[size]
     n = sum(splits.values())
-    images = _textures(rng, n)
+    # Textures in blocks: the full size would otherwise hold several GB of temporaries at once.
+    images = np.concatenate([_textures(rng, min(TEXTURE_BLOCK, n - lo)) for lo in range(0, n, TEXTURE_BLOCK)])
     labels = rng.choice(len(CLASSES), n, p=CLASS_P)
     instances = np.zeros((n, HW, HW), dtype=np.uint8)
     boxes: list[tuple[int, int, int, int, int, int, int]] = []
