@@ -167,6 +167,8 @@ def rlimit_args(conf: Confinement, uid: int | None) -> list[str]:
         args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     tasks = conf.max_tasks if uid is not None else conf.max_tasks + _own_task_count()
+    if conf.level == "bwrap+cgroup":  # the cgroup is the cap (and says when it was hit): RLIMIT_NPROC is a backstop
+        tasks *= 2
     limits = [f"--nproc={tasks}:{tasks}", f"--fsize={conf.max_file_bytes}:{conf.max_file_bytes}", "--core=0:0"]
     if conf.level != "bwrap+cgroup":
         limits.append(f"--as={conf.memory_bytes}:{conf.memory_bytes}")

@@ -79,6 +79,27 @@ def sha256_file(path: Path) -> str:
         return ""
 
 
+def dedupe_graded_cells(nb: NotebookNode) -> NotebookNode:
+    """A grade_id or cell id used twice: the first cell keeps it; later copies become plain student cells.
+
+    nbgrader fails on duplicated grade ids; a copy must never stand in for the real check, whose
+    source nbgrader restores from the gradebook anyway.
+    """
+    nb = copy.deepcopy(nb)
+    grade_ids: set[str] = set()
+    cell_ids: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in grade_ids:
+            cell.metadata.pop("nbgrader")
+        elif grade_id:
+            grade_ids.add(grade_id)
+        if cell.get("id") in cell_ids:
+            cell["id"] = f"dup-{index}"
+        cell_ids.add(cell.get("id"))
+    return nb
+
+
 def restore_parameters_cell(nb: NotebookNode, release: NotebookNode) -> NotebookNode:
     """Make sure the locked parameters cell exists and is tagged, so injection lands after it.
 
@@ -255,6 +276,16 @@ def _classify_failure(job: GradeJob, error: NbgraderFailed, started: float, flag
             limits_hit=["wall_limit"] + (["processes"] if report.process_limit_hit else []),
             flags=flags,
         )
+    if report.stuck:
+        return make_result(
+            job,
+            Status.TIMEOUT,
+            f"{cell} ran past the {job.limits.cell_timeout} s per-cell limit and did not stop when interrupted; "
+            "the kernel was stopped, so no points could be awarded (an infinite loop or a fork bomb?)",
+            started,
+            limits_hit=["cell_timeout"] + (["processes"] if report.process_limit_hit else []),
+            flags=flags,
+        )
     if report.kernel_died:
         memory = report.memory_limit_hit or "SIGKILL" in report.kernel_exit
         why = (
@@ -271,7 +302,9 @@ def _classify_failure(job: GradeJob, error: NbgraderFailed, started: float, flag
             limits_hit=(["memory"] if memory else []) + (["processes"] if report.process_limit_hit else []),
             flags=flags,
         )
-    tail = "\n".join(error.log.strip().splitlines()[-5:])
+    # exception lines only: the log also previews cell sources, hidden tests included
+    errors = [line for line in error.log.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    tail = "\n".join(errors[-2:])
     return make_result(job, Status.ERROR, f"nbgrader failed: {error}\n{tail}", started, flags=flags)
 
 
@@ -291,7 +324,7 @@ def grade_submission(job: GradeJob) -> SubmissionResult:
     flags = audit.flags(nb)
     try:
         release = nbformat.read(str(job.release), as_version=4)
-        nb = inject(restore_parameters_cell(nb, release), job.params)
+        nb = inject(restore_parameters_cell(dedupe_graded_cells(nb), release), job.params)
         job.workdir.mkdir(parents=True, exist_ok=True)
         root = _prepare_course(job, nb)
         config = _autograde_config(job, root)

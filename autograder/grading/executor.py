@@ -24,7 +24,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from queue import Empty
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
@@ -49,6 +49,7 @@ class RunReport:
     output_bytes: int = 0
     seconds: float = 0.0
     cell_timeouts: list[int] = field(default_factory=list)
+    stuck: bool = False  # a timed-out cell did not stop when interrupted
     integrity_failures: list[int] = field(default_factory=list)  # checks that did not run as written
     memory_limit_hit: bool = False
     process_limit_hit: bool = False
@@ -66,6 +67,7 @@ class GuardedExecute(Execute):
 
     last_run: RunReport = RunReport()
     _guard_ready: bool = False
+    _sandbox_km = None
 
     def preprocess(self, nb, resources=None, km=None):
         report = GuardedExecute.last_run = RunReport()
@@ -80,13 +82,22 @@ class GuardedExecute(Execute):
             report.kernel_died = True
             report.kernel_exit = report.kernel_exit or "the kernel died"
             raise
+        except CellTimeoutError:  # the kernel ignored the interrupt and stayed busy
+            if report.current_cell not in report.cell_timeouts:
+                report.cell_timeouts.append(report.current_cell)
+            report.stuck = True
+            raise
         finally:
             timer.cancel()
             report.seconds = time.monotonic() - started
             self._read_sandbox_verdict(report)
 
+    def create_kernel_manager(self):
+        self._sandbox_km = super().create_kernel_manager()  # nbclient drops self.km at cleanup: keep it
+        return self._sandbox_km
+
     def _read_sandbox_verdict(self, report: RunReport) -> None:
-        km = getattr(self, "km", None)
+        km, self._sandbox_km = self._sandbox_km, None
         if isinstance(km, SandboxedKernelManager):
             stats = km.finalize()
             if stats is not None:
@@ -120,7 +131,7 @@ class GuardedExecute(Execute):
             cell.source = original
         finished = self._guard_call(guard.after_expression()) == sentinel if reset else False
         has_error = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-        if not has_error and not (reset and finished):
+        if not reset or (not has_error and not finished):
             GuardedExecute.last_run.integrity_failures.append(index)
             why = (
                 "the grader could not reset the kernel before this check"
@@ -208,8 +219,8 @@ class GuardedExecute(Execute):
 
     def _hit_wall_limit(self, report: RunReport) -> None:
         report.wall_limit_hit = True
-        if isinstance(self.km, SandboxedKernelManager):
-            self.km.kill_everything()
+        if isinstance(self._sandbox_km, SandboxedKernelManager):
+            self._sandbox_km.kill_everything()
         pid = self._kernel_pid()
         if pid is None:
             return
@@ -221,6 +232,8 @@ class GuardedExecute(Execute):
         code = process.poll() if process is not None else None
         if code is None:
             return "the kernel stopped answering"
+        if code > 128 and self.km.level != "none":  # the sandbox wrapper reports a killed kernel as 128+n
+            code = 128 - code
         if code < 0:
             name = signal.Signals(-code).name
             hint = " (often: out of memory)" if -code == signal.SIGKILL else ""

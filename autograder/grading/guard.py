@@ -65,7 +65,7 @@ def _install(watch, nonce, budget):
     snap_b = dict(_b.__dict__)
     classes = {c: dict(vars(c)) for obj in (ip, kernel, ip.events) if obj is not None for c in _ours(obj)}
     inst = {id(o): (o, dict(vars(o))) for o in (ip, kernel) if o is not None}
-    traits = {k: ip._trait_values[k] for k in _TRAITS if k in ip._trait_values}
+    traits = {k: getattr(ip, k) for k in _TRAITS if ip.has_trait(k)}  # getattr: defaults are lazy
     lists = {k: list(v) for k, v in traits.items() if isinstance(v, list)}
     attrs = {k: vars(ip)[k] for k in _ATTRS if k in vars(ip)}
     itm = ip.input_transformer_manager
