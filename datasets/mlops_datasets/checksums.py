@@ -16,18 +16,19 @@ class ChecksumMismatch(RuntimeError):
 
     def __init__(self, name: str, size: str, file: str, expected: str | None, actual: str | None) -> None:
         self.name, self.size, self.file, self.expected, self.actual = name, size, file, expected, actual
+        rebuild = f"python -m mlops_datasets build --only {name} --size {size} --force"
         if actual is None:
-            what = "is missing"
+            what, hint = "is missing", f"(Re)build it: `{rebuild}`."
         elif expected is None:
-            what = "is not in the manifest"
+            what, hint = "is not in the manifest", f"Remove it, or rebuild the dataset: `{rebuild}`."
         else:
             what = f"has sha256 {actual[:12]}…, manifest says {expected[:12]}…"
-        super().__init__(
-            f"dataset {name!r} (size {size!r}): file {file} {what}. Rebuild it with "
-            f"`python -m mlops_datasets build --only {name} --size {size} --force`; if it still differs, "
-            "the installed numpy/pandas differ from constraints.txt (or the generator changed: "
-            "regenerate the manifest with `python -m mlops_datasets.manifest --write`)."
-        )
+            hint = (
+                f"Rebuild it: `{rebuild}`. If fresh bytes still differ, the installed numpy/pandas/scipy "
+                "differ from constraints.txt, or the generator changed on purpose: then regenerate the "
+                "manifest with `python -m mlops_datasets.manifest --write`."
+            )
+        super().__init__(f"dataset {name!r} (size {size!r}): file {file} {what}. {hint}")
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Any]:
