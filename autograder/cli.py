@@ -102,12 +102,13 @@ def run(
     fast: Annotated[bool, typer.Option(help="Small data/epochs (CI).")] = True,
     cell_timeout: CellTimeout = 300,
     wall_limit: WallLimit = 900,
+    keep: Annotated[Path | None, typer.Option(help="Save the executed notebook in this folder.")] = None,
 ):
     """Execute a lab (blank or solution) with its services up, and score it."""
     from autograder.runner import run_lab
 
     module = _module(lab)
-    result = run_lab(module, solution=solution, fast=fast, limits=_limits(cell_timeout, wall_limit))
+    result = run_lab(module, solution=solution, fast=fast, limits=_limits(cell_timeout, wall_limit), keep=keep)
     if as_json:
         keys = ("lab", "status", "score", "max_score", "exercises", "message", "seconds")
         print(json.dumps({k: v for k, v in result.to_json().items() if k in keys}, indent=1))
@@ -136,8 +137,10 @@ def check(
     console.print(_result_table(result))
     if result.message:
         console.print(result.message)
-    scope = "visible checks only (hidden tests run when your instructor grades)" if visible_only else (
-        "visible checks and hidden tests"
+    scope = (
+        "visible checks only (hidden tests run when your instructor grades)"
+        if visible_only
+        else ("visible checks and hidden tests")
     )
     console.print(f"[dim]{scope}; failing exercises have hints in the notebook[/dim]")
 
@@ -187,8 +190,14 @@ def grade(
             bar.console.print(f"{result.student}: {result.status} {result.score:g}/{result.max_score:g}{tag}")
 
         results = grade_batch(
-            source, submissions, out, params=params, limits=_limits(cell_timeout, wall_limit),
-            workers=workers, on_result=advance, runner=runner,
+            source,
+            submissions,
+            out,
+            params=params,
+            limits=_limits(cell_timeout, wall_limit),
+            workers=workers,
+            on_result=advance,
+            runner=runner,
         )
     paths = write_reports(results, module.lab, out)
     console.print(json.dumps(summary(results)))

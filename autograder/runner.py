@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -43,16 +44,23 @@ def grade_notebook(
     fast: bool = True,
     limits: Limits | None = None,
     visible_only: bool = False,
+    keep: Path | None = None,
 ) -> SubmissionResult:
+    """Grade one notebook; with `keep`, also save the executed notebook there (outputs and errors)."""
     params = lab_parameters(new_run_id(lab.lab_id), fast, endpoints=endpoints)
     root = grading_root(lab, visible_only=visible_only)
     with tempfile.TemporaryDirectory(prefix="labs-run-") as tmp:
         job = GradeJob(lab.lab_id, root, lab.released, notebook, student, Path(tmp), params, limits or Limits())
-        return grade_submission(job)
+        result = grade_submission(job)
+        executed = Path(tmp) / "course" / "autograded" / student / lab.lab_id / f"{lab.lab_id}.ipynb"
+        if keep is not None and executed.exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(executed, keep / f"{lab.lab_id}.{student}.ipynb")
+        return result
 
 
 def run_lab(
-    module: Module, *, solution: bool, fast: bool = True, limits: Limits | None = None
+    module: Module, *, solution: bool, fast: bool = True, limits: Limits | None = None, keep: Path | None = None
 ) -> SubmissionResult:
     """Execute and score the lab's solution, or its blank student version, with services up."""
     lab = LabSource.for_lab(module.lab)
@@ -64,7 +72,9 @@ def run_lab(
         else:
             notebook = lab.released
         student = "solution" if solution else "blank"
-        return grade_notebook(lab, notebook, student=student, endpoints=endpoints, fast=fast, limits=limits)
+        return grade_notebook(
+            lab, notebook, student=student, endpoints=endpoints, fast=fast, limits=limits, keep=keep
+        )
 
 
 def check_notebook(module: Module, notebook: Path, *, fast: bool = False) -> tuple[SubmissionResult, bool]:
@@ -72,9 +82,7 @@ def check_notebook(module: Module, notebook: Path, *, fast: bool = False) -> tup
     lab = LabSource.for_lab(module.lab)
     visible_only = not lab.source.exists()
     endpoints = start_services(module)
-    result = grade_notebook(
-        lab, notebook, student="me", endpoints=endpoints, fast=fast, visible_only=visible_only
-    )
+    result = grade_notebook(lab, notebook, student="me", endpoints=endpoints, fast=fast, visible_only=visible_only)
     record_progress(result)
     return result, visible_only
 

@@ -10,7 +10,10 @@ import pytest
 from autograder.authoring import LabSourceError, compile_notebook, exercise_of_grade_id, exercises_of, read_source
 from tests.conftest import FIXTURE_SOURCE
 
-HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     name: python3\n#     language: python\n# ---\n\n"
+HEADER = (
+    "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     name: python3\n"
+    "#     language: python\n# ---\n\n"
+)
 
 
 def compile_text(body: str, expected_points: float | None = None):
