@@ -120,9 +120,7 @@ def compile_notebook(nb: NotebookNode, lab_id: str, expected_points: float | Non
             check_counts[ex_id] = check_counts.get(ex_id, 0) + 1
             suffix = "" if check_counts[ex_id] == 1 else str(check_counts[ex_id])
             grade_id = f"{ex_id}-check{suffix}"
-            cell.metadata["nbgrader"] = _nbgrader_meta(
-                grade_id, solution=False, grade=True, locked=True, points=points
-            )
+            cell.metadata["nbgrader"] = _nbgrader_meta(grade_id, solution=False, grade=True, locked=True, points=points)
             cell["id"] = grade_id
             previous = exercises.get(ex_id, Exercise(ex_id, 0, titles[ex_id]))
             exercises[ex_id] = Exercise(ex_id, previous.points + points, titles[ex_id])

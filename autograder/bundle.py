@@ -46,8 +46,7 @@ def bundle_files(root: Path = REPO_ROOT) -> list[Path]:
             files.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and not EXCLUDED_PARTS.intersection(p.relative_to(root).parts)
-                and p.suffix != ".pyc"
+                if p.is_file() and not EXCLUDED_PARTS.intersection(p.relative_to(root).parts) and p.suffix != ".pyc"
             )
     return files
 

@@ -72,9 +72,7 @@ def run_checks() -> list[Finding]:
     ]:
         findings.append(_binary(name, system_fix, purpose=purpose))
     pg = shutil.which("postgres") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))), None)
-    findings.append(
-        Finding("postgres", bool(pg), str(pg) if pg else "not found (PostgreSQL server)", system_fix)
-    )
+    findings.append(Finding("postgres", bool(pg), str(pg) if pg else "not found (PostgreSQL server)", system_fix))
     findings.append(_binary("podman", "bash scripts/install-container-deps.sh", purpose="container labs"))
     findings.append(_binary("bwrap", "apt-get install -y bubblewrap", purpose="grading sandbox"))
     findings.append(_docker_engine())

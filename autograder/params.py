@@ -35,9 +35,7 @@ def read_env_file(path: Path = ENDPOINTS_ENV) -> dict[str, str]:
     return values
 
 
-def lab_parameters(
-    run_id: str, fast: bool, data_dir: Path | None = None, endpoints: dict | None = None
-) -> dict:
+def lab_parameters(run_id: str, fast: bool, data_dir: Path | None = None, endpoints: dict | None = None) -> dict:
     """Everything a lab may read: run id, data dir, fast flag, service endpoints."""
     params: dict[str, object] = dict(endpoints if endpoints is not None else read_env_file())
     params.update({"RUN_ID": run_id, "FAST": fast, "DATA_DIR": str(data_dir or DATA_DIR)})

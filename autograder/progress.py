@@ -39,6 +39,5 @@ def progress_rows(modules: list[Module]) -> list[dict]:
     rows = []
     for module in modules:
         state, score = module_state(module, checks)
-        rows.append({"number": module.number, "lab": module.lab, "title": module.title, "state": state,
-                     "score": score})
+        rows.append({"number": module.number, "lab": module.lab, "title": module.title, "state": state, "score": score})
     return rows

@@ -61,7 +61,9 @@ def time_labs_grade(repo: Path, submissions: Path, out: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
         [str(BIN / "labs"), "grade", "1", str(submissions), "--out", str(out)],
-        env=env, check=True, capture_output=True,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - started
 
