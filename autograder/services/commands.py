@@ -46,9 +46,12 @@ def up(services: Iterable[str], *, quiet: bool = False, lock_wait: float = 120.0
     if not quiet:
         _print_table([_status_row(n, r) for n, r in running.items()], timings)
     if errors:
-        msg = "; ".join(f"{n}: {e}" for n, e in errors.items())
         first = next(iter(errors.values()))
-        raise (first if len(errors) == 1 and isinstance(first, ServiceError) else ServiceError(msg))
+        if len(errors) == 1 and isinstance(first, ServiceError):
+            raise first
+        msg = "; ".join(f"{n}: {e}" for n, e in errors.items())
+        missing = all(isinstance(e, MissingDependency) for e in errors.values())
+        raise (MissingDependency if missing else ServiceError)(msg)
     return env
 
 
