@@ -81,7 +81,9 @@ class Postgres(Service):
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back clients, exit cleanly
 
     def start_native(self, deps: Mapping[str, Running]) -> Running:
-        initdb = which("initdb", INSTALL, bindir())
+        # Debian's versioned bindir first: initdb and postgres must come from the same major version.
+        debian = [f"{d}/initdb" for d in bindir() if os.access(f"{d}/initdb", os.X_OK)]
+        initdb = debian[0] if debian else which("initdb", INSTALL)
         postgres = str(Path(initdb).with_name("postgres"))
         if not os.access(postgres, os.X_OK):
             postgres = which("postgres", INSTALL, bindir())
