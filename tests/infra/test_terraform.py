@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.tools import SNIPPETS, free_port, find_tool, require_tool, run, tool_env, tools_dir
+from tests.infra.tools import SNIPPETS, find_tool, free_port, require_tool, run, tool_env, tools_dir
 
 TF_DIR = SNIPPETS / "terraform"
 STACK = "stacks/ml-platform"
@@ -116,7 +116,7 @@ def structural_problems(root: Path) -> list[str]:
     for doc in parsed.values():
         for block in doc.get("locals", []):
             locals_tags |= set(block.get("required_tags", {}))
-    if not REQUIRED_TAGS <= locals_tags:
+    if not locals_tags >= REQUIRED_TAGS:
         problems.append(f"required_tags local lacks {sorted(REQUIRED_TAGS - locals_tags)}")
     return problems
 
@@ -245,7 +245,7 @@ def test_apply_vpc(applied_stack: dict[str, Any], moto_endpoint: str) -> None:
     ec2 = _boto(moto_endpoint, "ec2")
     vpc_id = applied_stack["vpc_id"]
     vpc = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
-    assert REQUIRED_TAGS <= set(_tags(vpc["Tags"]))
+    assert set(_tags(vpc["Tags"])) >= REQUIRED_TAGS
     assert _tags(vpc["Tags"])["environment"] == WORKSPACE
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     tiers = sorted(_tags(s["Tags"])["Tier"] for s in subnets)
@@ -272,7 +272,7 @@ def test_apply_buckets(applied_stack: dict[str, Any], moto_endpoint: str) -> Non
         assert [t["StorageClass"] for t in transitions] == ["STANDARD_IA", "GLACIER"]
         pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert all(pab.values())
-        assert REQUIRED_TAGS <= set(_tags(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]))
+        assert set(_tags(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])) >= REQUIRED_TAGS
 
 
 def test_apply_ecr_iam_rds_alb_asg(applied_stack: dict[str, Any], moto_endpoint: str) -> None:
@@ -303,7 +303,7 @@ def test_apply_ecr_iam_rds_alb_asg(applied_stack: dict[str, Any], moto_endpoint:
     asg = _boto(moto_endpoint, "autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=["mlops-course-ci-asg"])["AutoScalingGroups"][0]
     assert asg["MinSize"] == 2 and asg["HealthCheckType"] == "ELB"
-    assert REQUIRED_TAGS <= {t["Key"] for t in asg["Tags"]}
+    assert {t["Key"] for t in asg["Tags"]} >= REQUIRED_TAGS
 
 
 # ---------------------------------------------------------------- checkov

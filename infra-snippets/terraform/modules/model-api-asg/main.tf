@@ -2,6 +2,8 @@
 # subnets, only reachable from the ALB's security group) in an Auto Scaling
 # group that tracks CPU and replaces instances on each new launch template.
 
+data "aws_default_tags" "current" {}
+
 resource "aws_security_group" "alb" {
   # checkov:skip=CKV_AWS_260:Port 80 is open only to redirect to HTTPS.
   name        = "${var.name}-alb"
@@ -191,8 +193,10 @@ resource "aws_autoscaling_group" "this" {
     }
   }
 
+  # provider default_tags do NOT reach ASGs (they use tag blocks): merge them in
+  # explicitly, and propagate them to the instances the group launches.
   dynamic "tag" {
-    for_each = merge(var.tags, { Name = "${var.name}-model-server" })
+    for_each = merge(data.aws_default_tags.current.tags, var.tags, { Name = "${var.name}-model-server" })
     content {
       key                 = tag.key
       value               = tag.value

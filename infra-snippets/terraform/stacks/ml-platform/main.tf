@@ -17,6 +17,9 @@ locals {
 }
 
 data "aws_iam_policy_document" "kms" {
+  # checkov:skip=CKV_AWS_109:Key policy: "*" resource is this key only, and the account root must administer it.
+  # checkov:skip=CKV_AWS_111:Key policy: "*" resource is this key only.
+  # checkov:skip=CKV_AWS_356:Key policy: "*" resource is this key only.
   # Key policy: the account (and so IAM policies) administers the key;
   # CloudWatch Logs may use it for the flow-log group.
   statement {
