@@ -109,7 +109,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
     def safe() -> bool:
         try:
             return bool(check())
-        except Exception:  # noqa: BLE001 (a service not answering yet is "not yet")
+        except Exception:
             return False
 
     poll(safe, timeout, what, interval)

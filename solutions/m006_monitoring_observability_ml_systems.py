@@ -54,6 +54,7 @@ PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
 # `WAIT` bounds every poll below: nothing in this lab sleeps for a fixed time.
 
 # %%
+import contextlib
 import json
 import shutil
 import threading
@@ -64,10 +65,10 @@ from pathlib import Path
 import boto3
 import httpx
 import numpy as np
-import pandas as pd
 import yaml
 from botocore.config import Config
 from fastapi import FastAPI, HTTPException, Request, Response
+from mlops_datasets import load
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
@@ -77,7 +78,6 @@ from sklearn.preprocessing import StandardScaler
 import labkit
 from labkit import observability as obs
 from labkit.fraud import FEATURES, feature_frame, time_split
-from mlops_datasets import load
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -110,7 +110,8 @@ sqs = boto3.client("sqs", endpoint_url=AWS_ENDPOINT_URL, config=_aws)
 ec2 = boto3.client("ec2", endpoint_url=AWS_ENDPOINT_URL, config=_aws)
 TOPIC_ARN = sns.create_topic(Name=f"{NAME}-oncall")["TopicArn"]
 QUEUE_URL = sqs.create_queue(QueueName=f"{NAME}-oncall-inbox")["QueueUrl"]
-sqs.purge_queue(QueueUrl=QUEUE_URL)
+with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):  # a rerun: start with an empty inbox
+    sqs.purge_queue(QueueUrl=QUEUE_URL)
 _queue_arn = sqs.get_queue_attributes(QueueUrl=QUEUE_URL, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=_queue_arn)
 print("job:", JOB, "| SNS topic:", TOPIC_ARN, "| inbox:", QUEUE_URL)
@@ -458,8 +459,13 @@ assert any(str(RULES_DIR) in f for f in _cfg.get("rule_files", [])), f"rule_file
 
 # %%
 _vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
-SG_ID = ec2.create_security_group(GroupName=f"{NAME}-monitoring", Description="Prometheus, Alertmanager, Grafana",
-                                  VpcId=_vpc["VpcId"])["GroupId"]
+for _sg in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{NAME}-monitoring"]}])[
+    "SecurityGroups"
+]:  # a rerun: the previous run's group
+    ec2.delete_security_group(GroupId=_sg["GroupId"])
+SG_ID = ec2.create_security_group(
+    GroupName=f"{NAME}-monitoring", Description="Prometheus, Alertmanager, Grafana", VpcId=_vpc["VpcId"]
+)["GroupId"]
 ec2.authorize_security_group_ingress(GroupId=SG_ID, IpPermissions=[
     {"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": _vpc["CidrBlock"]}]}
     for p in (9090, 9093, 3000)
@@ -836,10 +842,8 @@ class Traffic:
                 start = time.perf_counter()
                 row = self.rows[self.sent % len(self.rows)]
                 body = {"log_amount": row["log_amount"]} if self.sent % 50 == 49 else row
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     client.post("/predict", json=body)
-                except httpx.HTTPError:
-                    pass
                 self.sent += 1
                 self.stop_event.wait(max(0.0, 1 / self.rate - (time.perf_counter() - start)))
 
@@ -1037,7 +1041,7 @@ for _call in (
 ):
     try:
         _call()
-    except Exception as _exc:  # noqa: BLE001 (something a failed exercise never created)
+    except Exception as _exc:
         print("skip:", type(_exc).__name__)
 shutil.rmtree(WORK, ignore_errors=True)
 print("cleaned up", NAME)
