@@ -35,7 +35,7 @@
 import os
 
 RUN_ID = os.environ.get("RUN_ID", "local")
-FAST = os.environ.get("FAST", "1") == "1"
+FAST = os.environ.get("FAST", "1") == "1"  # the lab uses the CI-size fraud data (20k rows) either way
 DATA_DIR = os.environ.get("DATA_DIR", "")
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
