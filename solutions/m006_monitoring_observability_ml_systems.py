@@ -821,8 +821,8 @@ assert _live["route"].get("group_wait") == "1s", f"group_wait is {_live['route']
 # %% [markdown]
 # ## Traffic, a planted drift, and the alert's journey
 #
-# A background thread now sends steady traffic (about 40 requests/s, 2% of them malformed, which the
-# API answers 422). First normal transactions; once Prometheus has seen the API's latency and PSI,
+# A background thread now sends steady traffic (up to 40 requests/s, fewer on a busy machine; 2% of them
+# malformed, which the API answers 422). First normal transactions; once Prometheus has seen the API's latency and PSI,
 # the source switches to the drifted rows. Watch the PSI climb in Prometheus, the alert go
 # *pending* then *firing*, and the notification arrive at the webhook and in the SQS queue behind
 # the SNS topic. The traffic keeps running for the dashboard exercise.
