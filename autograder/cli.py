@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -166,7 +167,7 @@ def grade(
     from autograder.grading.report import summary, write_reports
     from autograder.grading.submissions import SubmissionsError, collect
     from autograder.params import lab_parameters
-    from autograder.runner import new_run_id, start_services
+    from autograder.runner import new_run_id, prepare_data, start_services
 
     module = _module(lab)
     source = LabSource.for_lab(module.lab)
@@ -175,6 +176,7 @@ def grade(
     except SubmissionsError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    prepare_data()
     params = lab_parameters(new_run_id(module.lab), fast, endpoints=start_services(module))
     level, why = sandbox.detect()
     if sandbox.LEVELS.index(level) < sandbox.LEVELS.index("bwrap+cgroup"):
@@ -303,6 +305,8 @@ def data_build(
 
 
 def main() -> None:
+    # nbgrader's gradebook triggers SQLAlchemy session warnings that say nothing to a user
+    warnings.filterwarnings("ignore", message=".*not in session.*")
     try:
         app()
     except KeyboardInterrupt:

@@ -26,6 +26,13 @@ def new_run_id(lab_id: str) -> str:
     return f"{lab_id.split('_')[0]}-{uuid.uuid4().hex[:8]}"
 
 
+def prepare_data() -> None:
+    """Build the CI-size datasets before any kernel starts: graded kernels see the data dir read-only."""
+    import mlops_datasets
+
+    mlops_datasets.build(size="ci")
+
+
 def start_services(module: Module) -> dict[str, str]:
     """Start what the lab needs (no-op when it needs nothing); return the endpoint variables."""
     if not module.services:
@@ -64,6 +71,7 @@ def run_lab(
 ) -> SubmissionResult:
     """Execute and score the lab's solution, or its blank student version, with services up."""
     lab = LabSource.for_lab(module.lab)
+    prepare_data()
     endpoints = start_services(module)
     with tempfile.TemporaryDirectory(prefix="labs-src-") as tmp:
         if solution:
@@ -81,6 +89,7 @@ def check_notebook(module: Module, notebook: Path, *, fast: bool = False) -> tup
     """A student's self-check; hidden tests only when the lab's source is at hand."""
     lab = LabSource.for_lab(module.lab)
     visible_only = not lab.source.exists()
+    prepare_data()
     endpoints = start_services(module)
     result = grade_notebook(lab, notebook, student="me", endpoints=endpoints, fast=fast, visible_only=visible_only)
     record_progress(result)
