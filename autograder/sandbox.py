@@ -100,15 +100,28 @@ def warn_if_weak(level: str, reason: str) -> None:
         )
 
 
-def run_as_uid() -> int | None:
-    """As root, kernels run as a throwaway uid (rlimits are not enforced on root); else as ourselves."""
-    return UID_BASE + os.getpid() if os.geteuid() == 0 else None
+def run_as_uid(level: str) -> int | None:
+    """As root, kernels run as a throwaway uid (rlimits are not enforced on root); else as ourselves.
+
+    Without bwrap the uid must reach the interpreter on the host: a Python under /root (mode 0700)
+    cannot be run by another uid, so the kernel stays root there (RLIMIT_NPROC is then not enforced).
+    """
+    if os.geteuid() != 0:
+        return None
+    if not level.startswith("bwrap") and not _others_can_run(Path(sys.executable).resolve()):
+        log.warning("kernel runs as root: %s is not reachable by other users", sys.executable)
+        return None
+    return UID_BASE + os.getpid()
+
+
+def _others_can_run(path: Path) -> bool:
+    return all(os.stat(p).st_mode & 0o001 for p in path.parents) and bool(os.stat(path).st_mode & 0o001)
 
 
 def python_paths() -> list[str]:
     """What the kernel's interpreter needs to start: the venv and the base install it points at."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for name in ("mlops_datasets",):  # editable installs the labs import (not the grader itself)
+    for name in ("mlops_datasets", "labkit"):  # editable installs the labs import (not the grader itself)
         spec = importlib.util.find_spec(name)
         if spec and spec.submodule_search_locations:
             paths.update(spec.submodule_search_locations)
@@ -200,6 +213,9 @@ def kernel_env(params_env: dict[str, str], home: Path) -> dict[str, str]:
         "MPLCONFIGDIR": str(home / ".matplotlib"),
         "MPLBACKEND": "Agg",
         "LANG": "C.UTF-8",
+        # the kernel's uid has no passwd entry: getpass.getuser() (MLflow, git, pip) reads these first
+        "USER": "student",
+        "LOGNAME": "student",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "JUPYTER_PLATFORM_DIRS": "1",

@@ -83,12 +83,19 @@ MODEL_NAME = f"fraud-{NAME}"
 s3 = boto3.client("s3", endpoint_url=AWS_ENDPOINT_URL)
 s3.create_bucket(Bucket=BUCKET)
 
-with psycopg2.connect(POSTGRES_DSN) as admin:
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{DATABASE}"')
-admin.close()
+def admin_sql(statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE require it)."""
+    conn = psycopg2.connect(POSTGRES_DSN)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+admin_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+admin_sql(f'CREATE DATABASE "{DATABASE}"')
 BACKEND_URI = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://") + "/" + DATABASE
 print("bucket:", BUCKET, "| database:", DATABASE)
 
@@ -515,9 +522,5 @@ _objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
 for _obj in _objects:
     s3.delete_object(Bucket=BUCKET, Key=_obj["Key"])
 s3.delete_bucket(Bucket=BUCKET)
-with psycopg2.connect(POSTGRES_DSN) as _admin:
-    _admin.autocommit = True
-    with _admin.cursor() as _cur:
-        _cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-_admin.close()
+admin_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 print("cleaned up", len(_objects), "objects,", BUCKET, "and", DATABASE)
