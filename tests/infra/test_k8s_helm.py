@@ -3,7 +3,6 @@ Kubernetes schemas (CRDs against tests/infra/crd_schemas.py), helm lint, checkov
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 import yaml
 
 from tests.infra.crd_schemas import CRD_SCHEMAS
-from tests.infra.test_terraform import checkov_failures
 from tests.infra.tools import SNIPPETS, require_tool, run
 
 K8S = SNIPPETS / "k8s"
@@ -103,18 +101,11 @@ def test_gpu_job_scheduling() -> None:
     assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"]
 
 
-def test_checkov_kubernetes(tmp_path: Path) -> None:
-    """One checkov run over everything that reaches a cluster: plain manifests and rendered output."""
-    out = tmp_path / "rendered"
-    for path in plain_manifests():
-        target = out / "k8s" / path.relative_to(K8S)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-    for path in KUSTOMIZATIONS:
-        (out / f"kustomize-{path.name}.yaml").write_text(kustomize_build(path))
-    for values in HELM_VALUES:
-        (out / f"helm-{values.stem if values else 'default'}.yaml").write_text(helm_template(CHART, values))
-    assert checkov_failures(out, "kubernetes", ["--config-file", str(K8S / ".checkov.yaml")]) == []
+def test_checkov_kubernetes(checkov_failures_by_area: dict[str, list[str]]) -> None:
+    """checkov over everything that reaches a cluster: plain manifests and rendered kustomize/helm output."""
+    require_tool("helm")
+    require_tool("kustomize")
+    assert checkov_failures_by_area.get("k8s", []) == []
 
 
 # ---------------------------------------------------------------- negative tests: broken copies are caught
@@ -141,10 +132,6 @@ def test_helm_lint_catches_latest_tag(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "tag" in proc.stdout + proc.stderr
 
 
-def test_checkov_catches_privileged_pod(tmp_path: Path) -> None:
-    doc = load_docs((K8S / "base" / "deployment.yaml").read_text())[0]
-    doc["metadata"]["namespace"] = "ml-serving"
-    doc["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
-    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(doc))
-    failures = checkov_failures(tmp_path, "kubernetes", ["--config-file", str(K8S / ".checkov.yaml")])
+def test_checkov_catches_privileged_pod(checkov_failures_by_area: dict[str, list[str]]) -> None:
+    failures = checkov_failures_by_area.get("neg-k8s", [])
     assert any(f.startswith("CKV_K8S_16 ") for f in failures), failures

@@ -306,33 +306,15 @@ def test_apply_ecr_iam_rds_alb_asg(applied_stack: dict[str, Any], moto_endpoint:
     assert {t["Key"] for t in asg["Tags"]} >= REQUIRED_TAGS
 
 
-# ---------------------------------------------------------------- checkov
+# ---------------------------------------------------------------- checkov (one run: conftest.py)
 
-def checkov_failures(directory: Path, framework: str, extra: list[str] | None = None) -> list[str]:
-    checkov = require_tool("checkov")
-    proc = run([checkov, "-d", str(directory), "--framework", framework, "-o", "json", "--compact", "--quiet",
-                "--skip-download", *(extra or [])], check=False, timeout=400)
-    assert proc.returncode in (0, 1), proc.stderr[-4000:]
-    reports = json.loads(proc.stdout) if proc.stdout.strip() else []
-    if isinstance(reports, dict):
-        reports = [reports]
-    failed = []
-    for report in reports:
-        for check in report.get("results", {}).get("failed_checks", []):
-            failed.append(f"{check['check_id']} {check['file_path']}:{check['resource']}")
-    return failed
+def test_checkov_terraform(checkov_failures_by_area: dict[str, list[str]]) -> None:
+    assert "terraform" in checkov_failures_by_area["_scanned"]
+    assert checkov_failures_by_area.get("terraform", []) == []
 
 
-def test_checkov_terraform() -> None:
-    assert checkov_failures(TF_DIR, "terraform") == []
-
-
-def test_checkov_catches_public_bucket(tmp_path: Path) -> None:
-    broken = tmp_path / "s3-bucket"
-    shutil.copytree(TF_DIR / "modules" / "s3-bucket", broken)
-    main = broken / "main.tf"
-    main.write_text(main.read_text().replace("block_public_acls       = true", "block_public_acls       = false"))
-    failures = checkov_failures(broken, "terraform")
+def test_checkov_catches_public_bucket(checkov_failures_by_area: dict[str, list[str]]) -> None:
+    failures = checkov_failures_by_area.get("neg-terraform", [])
     assert any(f.startswith("CKV_AWS_53 ") for f in failures), failures
 
 
