@@ -29,6 +29,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 	bash scripts/install-container-deps.sh
 	bash scripts/install-lab-deps.sh
+	bash scripts/install-sandbox-deps.sh
 	$(BIN)/python -m autograder.services.kafka fetch
 
 services-up: install
@@ -55,7 +56,8 @@ build-check: install
 test: install system-deps
 	bash scripts/install-infra-tools.sh
 	$(MAKE) lint build-check
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/labs data build
+	status=0; $(BIN)/pytest -p no:cacheprovider || status=$$?; $(BIN)/labs down; exit $$status
 
 # Harness tests only: no services, no infra tools (a quick loop for authors).
 test-fast: install
