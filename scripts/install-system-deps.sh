@@ -14,30 +14,11 @@ PKGS=(
   maven                 # fetches the Kafka jars
 )
 
-missing=()
-for p in "${PKGS[@]}"; do
-  case "$p" in
-    openjdk-17-jre-headless) command -v java >/dev/null 2>&1 && continue ;;
-    maven) command -v mvn >/dev/null 2>&1 && continue ;;
-  esac
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-system-deps: all present"
-else
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "install-system-deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  # policy-rc.d keeps Debian's postinst from starting system-wide daemons on 0.0.0.0:
-  # the harness starts its own instances on 127.0.0.1 with private data dirs.
-  if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# a java/mvn already on PATH (this machine's JDK) is enough
+command -v java >/dev/null 2>&1 && PKGS=("${PKGS[@]/openjdk-17-jre-headless}")
+command -v mvn >/dev/null 2>&1 && PKGS=("${PKGS[@]/maven}")
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+apt_install_missing install-system-deps ${PKGS[@]}  # unquoted: drops the emptied entries
 
 # PostgreSQL refuses to run as root: the harness runs it as this unprivileged user.
 if [ "$(id -u)" -eq 0 ] && ! id labs >/dev/null 2>&1; then
