@@ -59,20 +59,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import labkit
+from labkit import labenv
 from labkit.fraud import FEATURES, feature_frame, time_split
 from mlops_datasets import load
 
-# subprocesses (the MLflow Project below) must find this environment's `python`
-os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
-
-NAME = "m001-" + RUN_ID.lower().replace("_", "-")
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
+NAME = labenv.resource_name("m001", RUN_ID)
 WORK = Path("m001-work") / NAME
 WORK.mkdir(parents=True, exist_ok=True)
 BUCKET = f"mlflow-{NAME}"
