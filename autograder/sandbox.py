@@ -5,7 +5,9 @@ Levels, weakest to strongest (recorded in every result as `sandbox`):
 - rlimits: prlimit caps per-process memory (RLIMIT_AS), tasks (RLIMIT_NPROC), file size
   (RLIMIT_FSIZE); as root the kernel also drops to a throwaway uid;
 - bwrap: rlimits plus bubblewrap: no network (unless the lab uses services), private
-  pid/ipc/uts namespaces, read-only system dirs, and only the sandbox dir writable and
+  ipc/uts namespaces (not pid: SIGINT from nbclient's interrupt did not reach a kernel in
+  its own pid namespace, so timed-out cells could not be stopped and graded past),
+  read-only system dirs, and only the sandbox dir writable and
   visible: no repo, no solutions/, no gradebook;
 - bwrap+cgroup: bwrap plus a cgroup v1 child with a hard memory and task cap for the
   whole kernel tree (root only).
@@ -156,7 +158,7 @@ def _with_parents(paths: list[str]) -> list[str]:
 
 def bwrap_args(conf: Confinement, sandbox_dir: Path, cwd: Path, env: dict[str, str]) -> list[str]:
     ro = [*python_paths(), *(p for p in conf.readonly_paths if Path(p).exists())]
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent"]
+    args = ["bwrap", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent"]
     if os.geteuid() != 0:
         args.append("--unshare-user")
     if not conf.share_net:

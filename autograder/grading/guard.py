@@ -31,7 +31,7 @@ KERNEL_SOURCE = r"""
 import builtins as _b, sys as _sys, types as _types, threading as _th
 from IPython import get_ipython as _gi
 
-_TRAITS = ("ast_transformers", "input_transformers_post", "exit_now", "autocall", "pdb")
+_TRAITS = ("ast_transformers", "input_transformers_post", "autocall", "pdb")  # not exit_now: an exit must end
 _ATTRS = ("CustomTB", "custom_exceptions", "events", "input_transformer_manager", "InteractiveTB",
           "SyntaxTB", "display_pub", "displayhook", "display_trap", "builtin_trap", "compile")
 _ITM_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")

@@ -73,7 +73,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         conf = self._confinement()
         if conf.level == "none":
             return cmd
-        uid = sandbox.run_as_uid()
+        uid = sandbox.run_as_uid(conf.level)
         if uid is not None:
             sandbox.chown_tree(root, uid)
             os.chmod(root, 0o755)

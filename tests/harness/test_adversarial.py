@@ -51,7 +51,10 @@ def test_attack_gains_nothing(attacked, attack):
     result = results[attack.name]
     said = result.message + " | " + " | ".join(e.message for e in result.exercises)
     assert str(result.status) == attack.status, said
-    assert result.score == attack.score, said
+    if attack.at_most:
+        assert result.score <= attack.score, said
+    else:
+        assert result.score == attack.score, said
     assert attack.message_has in said, said
     for limit in attack.limits:
         assert limit in result.limits_hit, (result.limits_hit, said)

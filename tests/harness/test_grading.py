@@ -56,7 +56,12 @@ def test_rerun_resumes_without_regrading(graded, fixture_lab: LabSource, fixture
     out, first = graded
     seen: list[tuple[str, bool]] = []
     again = grade_batch(
-        fixture_lab, fixture_class, out, params=PARAMS, limits=LIMITS, on_result=lambda r, c: seen.append((r.student, c))
+        fixture_lab,
+        fixture_class,
+        out,
+        params=PARAMS,
+        limits=LIMITS,
+        on_result=lambda r, c: seen.append((r.student, c)),
     )
     assert all(cached for _, cached in seen) and len(seen) == len(CASES)
     assert {r.student: r.to_json() for r in again} == {k: v.to_json() for k, v in first.items()}
@@ -74,7 +79,11 @@ def test_a_killed_batch_regrades_only_what_is_missing(fixture_lab: LabSource, tm
     (out / "results" / "correct.json").write_text('{"student": "corr')  # torn write
     regraded: list[str] = []
     second = grade_batch(
-        fixture_lab, subs, out, params=PARAMS, limits=LIMITS,
+        fixture_lab,
+        subs,
+        out,
+        params=PARAMS,
+        limits=LIMITS,
         on_result=lambda r, cached: None if cached else regraded.append(r.student),
     )
     assert sorted(regraded) == ["blank", "correct"]

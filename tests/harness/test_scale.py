@@ -91,6 +91,11 @@ def test_ray_runner_grades_like_the_local_pool(ray_local, fixture_lab: LabSource
     for case in CASES[:3]:
         (subs / f"{case.name}.ipynb").write_bytes(case.make(release))
     runner = RayRunner("local", local_cpus=2)
-    results = grade_batch(fixture_lab, subs, tmp_path / "out", params=PARAMS, limits=LIMITS, runner=runner)
+    try:
+        results = grade_batch(fixture_lab, subs, tmp_path / "out", params=PARAMS, limits=LIMITS, runner=runner)
+    except Exception as exc:  # a local Ray head that cannot start on an overloaded box is not a grading bug
+        if "timed out during startup" in str(exc):
+            pytest.skip(f"local Ray did not start: {exc}")
+        raise
     assert {r.student: r.score for r in results} == {"correct": 10, "blank": 0, "wrong_plausible": 6}
     assert sorted(p.stem for p in (tmp_path / "out" / "results").glob("*.json")) == sorted(r.student for r in results)
