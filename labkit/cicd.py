@@ -784,6 +784,18 @@ def local_images(state: Path | str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def remove_local_images(state: Path | str) -> list[str]:
+    """Remove what the `docker` stand-in built: podman images it tagged, and the OCI layouts."""
+    removed = []
+    for img in local_images(state).values():
+        m = re.match(r"podman \((\S+)\)", img.get("engine", ""))
+        if m and shutil.which("podman"):
+            subprocess.run(["podman", "rmi", "-f", m.group(1)], env=_podman_env(), capture_output=True, timeout=120)
+            removed.append(m.group(1))
+    shutil.rmtree(Path(state) / "oci", ignore_errors=True)
+    return removed
+
+
 def _docker(argv: list[str]) -> int:
     state = Path(os.environ.get("LABKIT_CI_STATE", ".ci-runner"))
     images = local_images(state)

@@ -631,6 +631,8 @@ print("actionlint:", "not installed here, skipped" if lint_rc is None else (lint
 ci_run = cicd.run_workflow(WORKFLOW_PATH, REPO, event="push", ref="refs/heads/main", vars=CI_VARS,
                            state=WORK / "runner", run_number=1)
 print(ci_run.summary())
+for _ref, _img in cicd.local_images(WORK / "runner").items():
+    print("image:", _ref, "| built with", _img["engine"], "| manifest", _img["digest"])
 if ci_run.conclusion != "success":
     print(ci_run.log()[-3000:])
 
@@ -897,5 +899,7 @@ for _exp_name in (EXPERIMENT, f"{EXPERIMENT}-gate"):
     _exp = client.get_experiment_by_name(_exp_name)
     if _exp is not None:
         client.delete_experiment(_exp.experiment_id)
+for _state in ("runner",):
+    cicd.remove_local_images(WORK / _state)
 shutil.rmtree(WORK, ignore_errors=True)
 print("cleaned up", ECR_REPOSITORY, MODEL_NAME, EXPERIMENT)
