@@ -52,7 +52,6 @@ MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:50
 import json
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import boto3
@@ -61,9 +60,9 @@ import numpy as np
 import yaml
 from botocore.config import Config
 from mlflow import MlflowClient
+from mlops_datasets import load
 
 from labkit.vcs import CommandFailed, dvc, file_md5, file_sha256, git, init_repo
-from mlops_datasets import load
 
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -90,7 +89,8 @@ BUCKET = f"m002-dvc-{SLUG}"[:63].rstrip("-")
 EXPERIMENT = f"m002-fraud-{SLUG}"
 
 s3 = boto3.client(
-    "s3", endpoint_url=AWS_ENDPOINT_URL,
+    "s3",
+    endpoint_url=AWS_ENDPOINT_URL,
     config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 1}),
 )
 if BUCKET in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
@@ -138,8 +138,10 @@ DATA_V1 = tx[day < 91]
 DATA_V2 = tx[day < 121]
 (REPO / "data").mkdir()
 DATA_V1.to_csv(REPO / "data" / "transactions.csv", index=False)
-print(f"v1: {len(DATA_V1)} rows, {(REPO / 'data' / 'transactions.csv').stat().st_size / 1e6:.1f} MB; "
-      f"v2 will have {len(DATA_V2)} rows")
+print(
+    f"v1: {len(DATA_V1)} rows, {(REPO / 'data' / 'transactions.csv').stat().st_size / 1e6:.1f} MB; "
+    f"v2 will have {len(DATA_V2)} rows"
+)
 
 # %% [markdown]
 # ## Exercise 1: version the dataset alongside the code
@@ -147,7 +149,7 @@ print(f"v1: {len(DATA_V1)} rows, {(REPO / 'data' / 'transactions.csv').stat().st
 # Committing a CSV to git works until it is a few hundred MB; then every clone drags every version
 # of it along. DVC keeps git small: `dvc add data/transactions.csv`
 # - moves the bytes into the content-addressed cache `.dvc/cache/files/md5/<2 chars>/<30 chars>`
-#   and links them back into the workspace;
+#   and links (or, on most file systems, copies) them back into the workspace;
 # - writes `data/transactions.csv.dvc`, a few lines of YAML naming the file's **MD5** and size;
 # - adds `transactions.csv` to `data/.gitignore`, so git never stores the CSV itself.
 #
@@ -160,6 +162,7 @@ print(f"v1: {len(DATA_V1)} rows, {(REPO / 'data' / 'transactions.csv').stat().st
 # command it expects you to run next.</details>
 # <details><summary>Hint 2</summary><code>git(REPO, "tag", "data-v1")</code> tags the current
 # commit. Do <b>not</b> <code>git add data/transactions.csv</code>: that is what DVC is for.</details>
+
 
 # %% answer="version_data"
 def version_dataset() -> None:
@@ -183,9 +186,12 @@ assert "data/transactions.csv.dvc" in git(REPO, "ls-files").split(), "the .dvc f
 assert "data/transactions.csv" not in git(REPO, "ls-files").split(), (
     "the CSV itself is in git: only its .dvc pointer should be (DVC keeps the bytes)"
 )
+assert "data-v1" in git(REPO, "tag").split(), f"no tag data-v1 in the repo (tags: {git(REPO, 'tag').split()})"
 _tagged = yaml.safe_load(git(REPO, "show", "data-v1:data/transactions.csv.dvc"))
-assert _tagged["outs"][0]["md5"] == file_md5(REPO / "data" / "transactions.csv") == file_md5(
-    REPO / ".dvc" / "cache" / "files" / "md5" / _md5[:2] / _md5[2:]
+assert (
+    _tagged["outs"][0]["md5"]
+    == file_md5(REPO / "data" / "transactions.csv")
+    == file_md5(REPO / ".dvc" / "cache" / "files" / "md5" / _md5[:2] / _md5[2:])
 ), "tag data-v1 must point at the commit whose .dvc file records this CSV, with the bytes in DVC's cache"
 assert "transactions.csv" in git(REPO, "show", "data-v1:data/.gitignore"), "data/.gitignore was not committed"
 assert git(REPO, "status", "--porcelain", "data").strip() == "", "uncommitted changes under data/"
@@ -215,6 +221,7 @@ assert git(REPO, "status", "--porcelain", "data").strip() == "", "uncommitted ch
 # <code>dvcstore/files/md5/&lt;first 2 chars of the MD5&gt;/&lt;the rest&gt;</code>: list the bucket
 # with <code>s3.list_objects_v2(Bucket=BUCKET)</code> to see it.</details>
 
+
 # %% answer="s3_remote"
 def share_dataset() -> None:
     ### BEGIN SOLUTION
@@ -234,7 +241,9 @@ print([o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])])
 # %% check="s3_remote" points=2
 _md5 = file_md5(REPO / "data" / "transactions.csv")
 _keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
-assert f"dvcstore/files/md5/{_md5[:2]}/{_md5[2:]}" in _keys, f"the CSV (md5 {_md5}) is not in s3://{BUCKET}/dvcstore; keys: {_keys}"
+assert f"dvcstore/files/md5/{_md5[:2]}/{_md5[2:]}" in _keys, (
+    f"the CSV (md5 {_md5}) is not in s3://{BUCKET}/dvcstore; keys: {_keys}"
+)
 assert (CLONE / "data" / "transactions.csv").exists(), "the clone has no data/transactions.csv"
 ### BEGIN HIDDEN TESTS
 assert file_md5(CLONE / "data" / "transactions.csv") == _md5, "the clone's CSV differs from the versioned one"
@@ -262,7 +271,8 @@ assert AWS_ENDPOINT_URL in _cfg and "secret" not in _cfg.lower(), "commit the en
 # - `src/prepare.py` reads `data/transactions.csv` and param `prepare.valid_fraction`, writes
 #   features to the folder `data/prepared/` (`train.csv`, `valid.csv`);
 # - `src/train.py` reads `data/prepared/train.csv` and params `train.C`, `train.max_iter`, writes
-#   `models/model.json`;
+#   `models/model.json` (a logistic regression in numpy: the stage starts fast and the model is
+#   readable);
 # - `src/evaluate.py` reads `models/model.json` and `data/prepared/valid.csv`, writes `metrics.json`.
 #
 # Each script also appends its name to `STAGE_LOG` when it runs, so you can count executions.
@@ -277,13 +287,16 @@ def journal(stage):
         with open(os.environ["LAB_STAGE_LOG"], "a") as fh:
             fh.write(stage + "\\n")
 '''
-(REPO / "src" / "prepare.py").write_text('''import os
+(REPO / "src" / "prepare.py").write_text(
+    """import os
 from pathlib import Path
 
 import yaml
 from labkit.fraud import feature_frame, time_split
 import pandas as pd
-''' + _JOURNAL + '''
+"""
+    + _JOURNAL
+    + """
 params = yaml.safe_load(open("params.yaml"))["prepare"]
 tx = pd.read_csv("data/transactions.csv")
 train, valid = time_split(tx, train_fraction=1 - params["valid_fraction"])
@@ -291,15 +304,19 @@ Path("data/prepared").mkdir(parents=True, exist_ok=True)
 for name, part in (("train", train), ("valid", valid)):
     feature_frame(part).assign(isFraud=part["isFraud"]).to_csv(f"data/prepared/{name}.csv", index=False)
 journal("prepare")
-''')
-(REPO / "src" / "train.py").write_text('''import json
+"""
+)
+(REPO / "src" / "train.py").write_text(
+    """import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
-''' + _JOURNAL + '''
+"""
+    + _JOURNAL
+    + """
 # L2-regularised logistic regression by gradient descent (the objective scikit-learn's
 # LogisticRegression(C=...) minimises), in numpy so the stage starts fast and the model is readable JSON
 params = yaml.safe_load(open("params.yaml"))["train"]
@@ -317,13 +334,17 @@ Path("models").mkdir(exist_ok=True)
 model = {"features": features, "mean": mean.tolist(), "std": std.tolist(), "coef": w.tolist(), "intercept": b}
 json.dump(model, open("models/model.json", "w"), indent=1)
 journal("train")
-''')
-(REPO / "src" / "evaluate.py").write_text('''import json
+"""
+)
+(REPO / "src" / "evaluate.py").write_text(
+    """import json
 import os
 
 import numpy as np
 import pandas as pd
-''' + _JOURNAL + '''
+"""
+    + _JOURNAL
+    + """
 model = json.load(open("models/model.json"))
 valid = pd.read_csv("data/prepared/valid.csv")
 X = (valid[model["features"]].to_numpy(float) - np.array(model["mean"])) / np.array(model["std"])
@@ -333,7 +354,8 @@ ranks = pd.Series(score).rank().to_numpy()  # ROC AUC = Mann-Whitney U / (n_pos 
 auc = (ranks[fraud].sum() - fraud.sum() * (fraud.sum() + 1) / 2) / (fraud.sum() * (~fraud).sum())
 json.dump({"auc": round(float(auc), 4), "rows": len(valid)}, open("metrics.json", "w"), indent=1)
 journal("evaluate")
-''')
+"""
+)
 git(REPO, "add", "params.yaml", "src")
 git(REPO, "commit", "--quiet", "-m", "pipeline code and params")
 print(git(REPO, "log", "--oneline"))
@@ -394,13 +416,17 @@ git(REPO, "commit", "--quiet", "-m", "pipeline: prepare -> train -> evaluate")
 
 # %% check="pipeline" points=2
 _lock = yaml.safe_load((REPO / "dvc.lock").read_text())
-assert set(_lock.get("stages", {})) == {"prepare", "train", "evaluate"}, f"dvc.lock has stages {sorted(_lock.get('stages', {}))}"
+assert set(_lock.get("stages", {})) == {"prepare", "train", "evaluate"}, (
+    f"dvc.lock has stages {sorted(_lock.get('stages', {}))}"
+)
 _metrics = json.loads((REPO / "metrics.json").read_text())
 assert 0.7 < _metrics["auc"] <= 1.0, f"metrics.json auc {_metrics['auc']} is implausible"
 ### BEGIN HIDDEN TESTS
 _dot = dvc(REPO, "dag", "--dot")
 for _a, _b in (("prepare", "train"), ("train", "evaluate")):
-    assert f'"{_a}" -> "{_b}"' in _dot, f"the lineage lacks the edge {_a} -> {_b}: declare what each stage reads in deps. dvc dag --dot:\n{_dot}"
+    assert f'"{_a}" -> "{_b}"' in _dot, (
+        f"the lineage lacks the edge {_a} -> {_b}: declare what each stage reads in deps. dvc dag --dot:\n{_dot}"
+    )
 _deps = {d["path"]: d["md5"] for d in _lock["stages"]["prepare"]["deps"]}
 assert _deps.get("data/transactions.csv") == file_md5(REPO / "data" / "transactions.csv"), (
     "prepare should depend on data/transactions.csv (its MD5 should be in dvc.lock)"
@@ -410,7 +436,9 @@ assert {"train.C", "train.max_iter"} <= _train_params or "train" in _train_param
     f"train should declare the params it reads (train.C, train.max_iter); dvc.lock records {sorted(_train_params)}"
 )
 _shown = json.loads(dvc(REPO, "metrics", "show", "--json"))
-assert "auc" in json.dumps(_shown), f"`dvc metrics show` does not see metrics.json: declare it under metrics. Got {_shown}"
+assert "auc" in json.dumps(_shown), (
+    f"`dvc metrics show` does not see metrics.json: declare it under metrics. Got {_shown}"
+)
 assert json.loads(dvc(REPO, "status", "--json")) == {}, "the pipeline is not up to date after dvc repro"
 assert "dvc.lock" in git(REPO, "ls-files").split() and git(REPO, "status", "--porcelain").strip() == "", (
     "commit dvc.yaml, dvc.lock and the .gitignore files: the working tree should be clean"
@@ -444,6 +472,7 @@ print(dvc(REPO, "metrics", "show"))
 # %% locked=true
 _runs_before = STAGE_LOG.read_text().split() if STAGE_LOG.exists() else []
 
+
 # %% answer="repro"
 def retrain(C: float) -> str:
     ### BEGIN SOLUTION
@@ -463,10 +492,14 @@ repro_output = retrain(0.1)
 print(repro_output)
 
 # %% check="repro" points=1
-_runs = (STAGE_LOG.read_text().split() if STAGE_LOG.exists() else [])[len(_runs_before):]
-assert _runs.count("train") == 1 and _runs.count("evaluate") == 1, f"train and evaluate should each run once, ran: {_runs}"
+_runs = (STAGE_LOG.read_text().split() if STAGE_LOG.exists() else [])[len(_runs_before) :]
+assert _runs.count("train") == 1 and _runs.count("evaluate") == 1, (
+    f"train and evaluate should each run once, ran: {_runs}"
+)
 ### BEGIN HIDDEN TESTS
-assert _runs.count("prepare") == 0, f"prepare's inputs did not change, so dvc repro should skip it; stages that ran: {_runs}"
+assert _runs.count("prepare") == 0, (
+    f"prepare's inputs did not change, so dvc repro should skip it; stages that ran: {_runs}"
+)
 _lock = yaml.safe_load((REPO / "dvc.lock").read_text())
 _p = _lock["stages"]["train"]["params"]["params.yaml"]
 _C = _p["train.C"] if "train.C" in _p else _p.get("train", {}).get("C")
@@ -498,8 +531,11 @@ assert "skipping" in repro_output and "prepare" in repro_output, "return the out
 
 # %%
 (REPO / "assets").mkdir()
-np.save(REPO / "assets" / "card_embeddings.npy", np.random.default_rng(2).standard_normal((2000, 768)).astype(np.float32))
+np.save(
+    REPO / "assets" / "card_embeddings.npy", np.random.default_rng(2).standard_normal((2000, 768)).astype(np.float32)
+)
 print(f"{(REPO / 'assets' / 'card_embeddings.npy').stat().st_size / 1e6:.1f} MB")
+
 
 # %% answer="git_lfs"
 def track_with_lfs() -> None:
@@ -513,19 +549,27 @@ def track_with_lfs() -> None:
 
 track_with_lfs()
 print(git(REPO, "lfs", "ls-files"))
-print(git(REPO, "cat-file", "-p", "HEAD:assets/card_embeddings.npy"))
+print(git(REPO, "cat-file", "-p", "HEAD:assets/card_embeddings.npy")[:300])  # what git itself stores
 
 # %% check="git_lfs" points=1
 _listed = git(REPO, "lfs", "ls-files", "--name-only").split()
-assert "assets/card_embeddings.npy" in _listed, f"git lfs ls-files should list assets/card_embeddings.npy, lists {_listed}"
+assert "assets/card_embeddings.npy" in _listed, (
+    f"git lfs ls-files should list assets/card_embeddings.npy, lists {_listed}"
+)
 ### BEGIN HIDDEN TESTS
 _blob = git(REPO, "cat-file", "-p", "HEAD:assets/card_embeddings.npy")
 _npy = REPO / "assets" / "card_embeddings.npy"
 assert _blob.startswith("version https://git-lfs.github.com/spec/v1"), "git stores the full file, not an LFS pointer"
-assert f"oid sha256:{file_sha256(_npy)}" in _blob and f"size {_npy.stat().st_size}" in _blob, f"pointer does not match the file:\n{_blob}"
-assert "*.npy filter=lfs" in git(REPO, "show", "HEAD:.gitattributes"), ".gitattributes with the *.npy rule is not committed"
+assert f"oid sha256:{file_sha256(_npy)}" in _blob and f"size {_npy.stat().st_size}" in _blob, (
+    f"pointer does not match the file:\n{_blob}"
+)
+assert ".gitattributes" in git(REPO, "ls-files").split() and "*.npy filter=lfs" in git(
+    REPO, "show", "HEAD:.gitattributes"
+), ".gitattributes with the *.npy rule is not committed: a clone would not know the file is in LFS"
 _sha = file_sha256(_npy)
-assert (REPO / ".git" / "lfs" / "objects" / _sha[:2] / _sha[2:4] / _sha).exists(), "the bytes are not in .git/lfs/objects"
+assert (REPO / ".git" / "lfs" / "objects" / _sha[:2] / _sha[2:4] / _sha).exists(), (
+    "the bytes are not in .git/lfs/objects"
+)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -561,6 +605,7 @@ assert (REPO / ".git" / "lfs" / "objects" / _sha[:2] / _sha[2:4] / _sha).exists(
 # <code>lock["stages"]["prepare"]["deps"]</code> is a list of <code>{"path", "md5", ...}</code>.</details>
 # <details><summary>Hint 2</summary>Read the files <i>inside</i> the function, each time it is
 # called: the hash must follow the data.</details>
+
 
 # %% answer="mlflow_lineage"
 def log_training_run() -> str:
@@ -601,23 +646,31 @@ assert _t2.get("dvc.data_md5") == _lock_now["data/transactions.csv"], (
 )
 assert _t1.get("dvc.data_md5") != _t2.get("dvc.data_md5"), "new data must give a new dvc.data_md5 tag"
 ### BEGIN HIDDEN TESTS
-_lock_v1 = {
-    d["path"]: d["md5"]
-    for d in yaml.safe_load(git(REPO, "show", f"{_t1.get('git_commit')}:dvc.lock"))["stages"]["prepare"]["deps"]
-}
-assert _t1.get("dvc.data_md5") == _lock_v1["data/transactions.csv"], "run 1's tag does not match dvc.lock at its git_commit"
+try:
+    _lock_text_v1 = git(REPO, "show", f"{_t1.get('git_commit')}:dvc.lock")
+except CommandFailed:
+    raise AssertionError(
+        f"run 1's git_commit {_t1.get('git_commit')!r} has no dvc.lock: tag the commit trained on"
+    ) from None
+_lock_v1 = {d["path"]: d["md5"] for d in yaml.safe_load(_lock_text_v1)["stages"]["prepare"]["deps"]}
+assert _t1.get("dvc.data_md5") == _lock_v1["data/transactions.csv"], (
+    "run 1's tag does not match dvc.lock at its git_commit"
+)
 assert _t2.get("git_commit") == git(REPO, "rev-parse", "HEAD").strip(), "git_commit should be the commit trained on"
 # go back from the run to the data: fetch data/transactions.csv at run 1's commit from the S3 remote
 _out = WORK / "check-v1.csv"
 _out.unlink(missing_ok=True)
 dvc(WORK, "get", str(REPO), "data/transactions.csv", "--rev", _t1["git_commit"], "-o", str(_out))
-assert file_md5(_out) == _t1["dvc.data_md5"] == file_md5(REPO / ".dvc" / "cache" / "files" / "md5" / _t1["dvc.data_md5"][:2] / _t1["dvc.data_md5"][2:]), (
-    "the data at run 1's commit does not hash to its dvc.data_md5"
-)
+assert (
+    file_md5(_out)
+    == _t1["dvc.data_md5"]
+    == file_md5(REPO / ".dvc" / "cache" / "files" / "md5" / _t1["dvc.data_md5"][:2] / _t1["dvc.data_md5"][2:])
+), "the data at run 1's commit does not hash to its dvc.data_md5"
 _r2 = client.get_run(run_v2)
-assert _r2.data.params.get("C") == "0.1" and abs(_r2.data.metrics.get("val_auc", 0) - json.loads((REPO / "metrics.json").read_text())["auc"]) < 1e-6, (
-    f"log the train params and val_auc from metrics.json; saw params {_r2.data.params}, metrics {_r2.data.metrics}"
-)
+assert (
+    _r2.data.params.get("C") == "0.1"
+    and abs(_r2.data.metrics.get("val_auc", 0) - json.loads((REPO / "metrics.json").read_text())["auc"]) < 1e-6
+), f"log the train params and val_auc from metrics.json; saw params {_r2.data.params}, metrics {_r2.data.metrics}"
 assert "dvc.lock" in [a.path for a in client.list_artifacts(run_v2)], "dvc.lock is not among the run's artifacts"
 ### END HIDDEN TESTS
 
@@ -640,7 +693,7 @@ print(dvc(REPO, "metrics", "diff", _rev_v1))
 # keys and without `endpointurl`; a hosted git remote (GitHub/GitLab) where the repository and its
 # LFS objects live and where CI runs `dvc pull && dvc repro` on every pull request (CML or a GitHub
 # Action posting `dvc metrics diff` to the review); and, for large teams, a shared DVC cache on EFS
-# or DVC Studio for browsing experiments. Nothing about the commands changes.
+# or DVC Studio for browsing experiments. Apart from dropping `endpointurl`, the commands stay the same.
 #
 # Cleanup: delete the bucket and its objects, the MLflow experiment, and the work folder (comment
 # out the last step if you want to keep exploring the repository in a terminal).
