@@ -53,14 +53,16 @@ def serve_app(app, port: int | None = None, timeout: float = 30.0, log_level: st
     import uvicorn
 
     port = port or free_port()
-    config = uvicorn.Config(app, host=HOST, port=port, log_level=log_level, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host=HOST, port=port, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
             server.run()  # uvicorn installs no signal handlers off the main thread
-        except BaseException as exc:  # noqa: BLE001  (SystemExit on a bind error)
+        except BaseException as exc:  # SystemExit on a bind error
             errors.append(exc)
 
     thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)

@@ -348,6 +348,8 @@ def create_app(model, model_version: str, dependencies=()) -> FastAPI:
 # machine) to see the schema FastAPI generated from your pydantic models.
 
 # %%
+if "api" in globals():
+    api.stop()  # rerunning this cell replaces the server
 model, model_version = load_champion()
 api = serve_app(create_app(model, model_version))
 print("serving model version", model_version, "at", api.url)
@@ -836,6 +838,8 @@ def promql(query: str) -> list[dict]:
     return r.json()["data"]["result"]
 
 
+if "service" in globals():
+    service.stop()
 service = serve_app(build_service())
 REGISTERED = register_scrape_target(SCRAPE_JOB, service.port)
 print("fraud API at", service.url, "| Prometheus scrape target registered:", REGISTERED)
