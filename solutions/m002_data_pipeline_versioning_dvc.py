@@ -62,17 +62,11 @@ from botocore.config import Config
 from mlflow import MlflowClient
 from mlops_datasets import load
 
+from labkit import labenv
 from labkit.vcs import CommandFailed, dvc, file_md5, file_sha256, git, init_repo
 
-os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 os.environ["DVC_NO_ANALYTICS"] = "1"
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
 
 SLUG = "".join(ch if ch.isalnum() else "-" for ch in RUN_ID.lower()).strip("-") or "local"
 NAME = f"m002-{SLUG}"

@@ -59,11 +59,7 @@ from datetime import timedelta
 from pathlib import Path
 
 os.environ["FEAST_USAGE"] = "False"  # no telemetry calls
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 warnings.filterwarnings("ignore")
 logging.getLogger("feast").setLevel(logging.ERROR)
 
@@ -79,6 +75,7 @@ from feast.types import Float32, Int64
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from labkit import labenv
 from labkit.featurestore import card_ids, drop_project_keys, event_time, project_name, write_repo_config
 from labkit.fraud import card_velocity, time_split
 from mlops_datasets import load

@@ -73,17 +73,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import Match
 
+from labkit import labenv
 from labkit.fraud import FEATURES, feature_frame, time_split
 from labkit.serving import parse_metrics, serve_app
 from mlops_datasets import load
 
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # progress bars go to stderr
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", module="mlflow")
 

@@ -69,6 +69,7 @@ import mlflow
 from botocore.config import Config
 from mlflow import MlflowClient
 
+from labkit import labenv
 import labkit
 from labkit import cicd, vcs
 from labkit.canary import reload_nginx, send_traffic, upstream_servers
@@ -76,14 +77,8 @@ from labkit.fraud import feature_frame, time_split
 from labkit.nginx import run_nginx
 from mlops_datasets import load
 
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 os.environ["AWS_ENDPOINT_URL"] = AWS_ENDPOINT_URL
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
 
 NAME = "m005-" + RUN_ID.lower().replace("_", "-")
 WORK = (Path("m005-work") / NAME).resolve()

@@ -75,16 +75,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from labkit import labenv
 import labkit
 from labkit import observability as obs
 from labkit.fraud import FEATURES, feature_frame, time_split
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 REGION = os.environ["AWS_DEFAULT_REGION"]
-if DATA_DIR:
-    os.environ["DATA_DIR"] = DATA_DIR
 
 # a rerun in the same kernel: stop what the previous run started
 for _old in ("traffic", "api", "prom", "alertmanager"):
