@@ -80,9 +80,7 @@ def run_lab(
         else:
             notebook = lab.released
         student = "solution" if solution else "blank"
-        return grade_notebook(
-            lab, notebook, student=student, endpoints=endpoints, fast=fast, limits=limits, keep=keep
-        )
+        return grade_notebook(lab, notebook, student=student, endpoints=endpoints, fast=fast, limits=limits, keep=keep)
 
 
 def check_notebook(module: Module, notebook: Path, *, fast: bool = False) -> tuple[SubmissionResult, bool]:

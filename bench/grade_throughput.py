@@ -37,7 +37,7 @@ def make_course_repo(root: Path) -> LabSource:
     (root / "solutions").mkdir(parents=True)
     shutil.copy(REPO / "tests/fixtures/labs/fx_basic.py", root / "solutions" / f"{LAB}.py")
     (root / "course.yaml").write_text(
-        "modules:\n- {number: 1, title: Fixture, lab: %s, services: [], tier: cpu, status: done}\n" % LAB
+        f"modules:\n- {{number: 1, title: Fixture, lab: {LAB}, services: [], tier: cpu, status: done}}\n"
     )
     lab = LabSource(LAB, root / "solutions" / f"{LAB}.py", root / "labs" / f"{LAB}.ipynb")
     assert build_labs([lab]) == []

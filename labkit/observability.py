@@ -59,8 +59,9 @@ def start_prometheus(config: Path, port: int, workdir: Path, *, timeout: float =
         "--rules.alert.resend-delay=2s",
     ]
     url = f"http://{HOST}:{port}"
-    return start_process("prometheus", cmd, ready=lambda: http_status(f"{url}/-/ready") == 200, log_dir=workdir,
-                         timeout=timeout)
+    return start_process(
+        "prometheus", cmd, ready=lambda: http_status(f"{url}/-/ready") == 200, log_dir=workdir, timeout=timeout
+    )
 
 
 def start_alertmanager(config: Path, port: int, workdir: Path, *, timeout: float = 60.0) -> ManagedProcess:
@@ -74,8 +75,9 @@ def start_alertmanager(config: Path, port: int, workdir: Path, *, timeout: float
         "--cluster.listen-address=",
     ]
     url = f"http://{HOST}:{port}"
-    return start_process("alertmanager", cmd, ready=lambda: http_status(f"{url}/-/ready") == 200, log_dir=workdir,
-                         timeout=timeout)
+    return start_process(
+        "alertmanager", cmd, ready=lambda: http_status(f"{url}/-/ready") == 200, log_dir=workdir, timeout=timeout
+    )
 
 
 def reload(url: str, timeout: float = 10.0) -> None:

@@ -58,6 +58,8 @@ import warnings
 from datetime import timedelta
 from pathlib import Path
 
+from labkit import labenv
+
 os.environ["FEAST_USAGE"] = "False"  # no telemetry calls
 labenv.configure(DATA_DIR)  # fail-fast clients, dummy AWS credentials, this env's tools on PATH
 warnings.filterwarnings("ignore")
@@ -75,7 +77,6 @@ from feast.types import Float32, Int64
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from labkit import labenv
 from labkit.featurestore import card_ids, drop_project_keys, event_time, project_name, write_repo_config
 from labkit.fraud import card_velocity, time_split
 from mlops_datasets import load

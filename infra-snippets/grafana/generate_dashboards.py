@@ -35,25 +35,47 @@ class Dashboard:
 
     def row(self, title: str) -> None:
         self._x, self._y = 0, self._y + 8 if self.panels else 0
-        self.panels.append({"id": len(self.panels) + 1, "type": "row", "title": title, "collapsed": False,
-                            "gridPos": {"x": 0, "y": self._y, "w": 24, "h": 1}, "panels": []})
+        self.panels.append(
+            {
+                "id": len(self.panels) + 1,
+                "type": "row",
+                "title": title,
+                "collapsed": False,
+                "gridPos": {"x": 0, "y": self._y, "w": 24, "h": 1},
+                "panels": [],
+            }
+        )
         self._y += 1
 
-    def panel(self, title: str, exprs: dict[str, str], *, unit: str = "short", kind: str = "timeseries",
-              thresholds: list[tuple[str, float | None]] | None = None, width: int = 8) -> None:
+    def panel(
+        self,
+        title: str,
+        exprs: dict[str, str],
+        *,
+        unit: str = "short",
+        kind: str = "timeseries",
+        thresholds: list[tuple[str, float | None]] | None = None,
+        width: int = 8,
+    ) -> None:
         steps = [{"color": color, "value": value} for color, value in (thresholds or [("green", None)])]
-        self.panels.append({
-            "id": len(self.panels) + 1,
-            "type": kind,
-            "title": title,
-            "datasource": DATASOURCE,
-            "gridPos": self._place(width, 8),
-            "fieldConfig": {"defaults": {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}},
-                            "overrides": []},
-            "options": {"legend": {"displayMode": "list", "placement": "bottom"}} if kind == "timeseries" else {},
-            "targets": [{"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
-                        for i, (legend, expr) in enumerate(exprs.items())],
-        })
+        self.panels.append(
+            {
+                "id": len(self.panels) + 1,
+                "type": kind,
+                "title": title,
+                "datasource": DATASOURCE,
+                "gridPos": self._place(width, 8),
+                "fieldConfig": {
+                    "defaults": {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}},
+                    "overrides": [],
+                },
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}} if kind == "timeseries" else {},
+                "targets": [
+                    {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
+                    for i, (legend, expr) in enumerate(exprs.items())
+                ],
+            }
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,8 +86,9 @@ class Dashboard:
             "schemaVersion": 39,
             "refresh": "30s",
             "time": {"from": "now-6h", "to": "now"},
-            "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus",
-                                     "label": "Prometheus"}]},
+            "templating": {
+                "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"}]
+            },
             "panels": self.panels,
         }
 
@@ -73,22 +96,47 @@ class Dashboard:
 def ml_platform_slo() -> Dashboard:
     d = Dashboard("ml-platform-slo", "ML platform: SLOs", ["mlops", "slo"])
     d.row("Model API")
-    d.panel("Availability (5m)", {"{{service}}": "1 - slo:http_error_ratio:rate5m"}, unit="percentunit",
-            kind="stat", thresholds=[("red", None), ("orange", 0.995), ("green", 0.999)])
-    d.panel("p99 latency", {"{{service}}": "slo:http_request_duration_seconds:p99_5m"}, unit="s",
-            thresholds=[("green", None), ("red", 0.5)])
-    d.panel("Requests/s by code", {"{{code}}": 'sum by (code) (rate(http_requests_total{service="churn"}[5m]))'},
-            unit="reqps")
+    d.panel(
+        "Availability (5m)",
+        {"{{service}}": "1 - slo:http_error_ratio:rate5m"},
+        unit="percentunit",
+        kind="stat",
+        thresholds=[("red", None), ("orange", 0.995), ("green", 0.999)],
+    )
+    d.panel(
+        "p99 latency",
+        {"{{service}}": "slo:http_request_duration_seconds:p99_5m"},
+        unit="s",
+        thresholds=[("green", None), ("red", 0.5)],
+    )
+    d.panel(
+        "Requests/s by code",
+        {"{{code}}": 'sum by (code) (rate(http_requests_total{service="churn"}[5m]))'},
+        unit="reqps",
+    )
     d.panel("Requests under 250 ms", {"{{service}}": "slo:http_latency_good_ratio:rate5m"}, unit="percentunit")
-    d.panel("Predictions/s by model version",
-            {"{{model}} {{version}}": "sum by (model, version) (rate(model_predictions_total[5m]))"}, unit="ops")
+    d.panel(
+        "Predictions/s by model version",
+        {"{{model}} {{version}}": "sum by (model, version) (rate(model_predictions_total[5m]))"},
+        unit="ops",
+    )
     d.row("Data pipeline")
-    d.panel("Consumer lag", {"{{consumergroup}} / {{topic}}": "kafka:consumergroup_lag:sum"},
-            thresholds=[("green", None), ("red", 10000)])
-    d.panel("Feature freshness", {"{{feature_view}}": "feature:freshness_seconds"}, unit="s",
-            thresholds=[("green", None), ("red", 3600)])
-    d.panel("Max drift (PSI) per model", {"{{model}}": "model:feature_drift_psi:max"},
-            thresholds=[("green", None), ("orange", 0.1), ("red", 0.2)])
+    d.panel(
+        "Consumer lag",
+        {"{{consumergroup}} / {{topic}}": "kafka:consumergroup_lag:sum"},
+        thresholds=[("green", None), ("red", 10000)],
+    )
+    d.panel(
+        "Feature freshness",
+        {"{{feature_view}}": "feature:freshness_seconds"},
+        unit="s",
+        thresholds=[("green", None), ("red", 3600)],
+    )
+    d.panel(
+        "Max drift (PSI) per model",
+        {"{{model}}": "model:feature_drift_psi:max"},
+        thresholds=[("green", None), ("orange", 0.1), ("red", 0.2)],
+    )
     d.panel("Drift (PSI) per feature", {"{{feature}}": 'model_feature_drift_psi{model="churn"}'})
     return d
 

@@ -17,12 +17,19 @@ import time
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "route", "code"])
-LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["service", "route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Request latency",
+    ["service", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 PREDICTIONS = Counter("model_predictions_total", "Predictions served", ["model", "version"])
 LAG = Gauge("kafka_consumergroup_lag", "Messages behind the log end", ["consumergroup", "topic", "partition"])
-MATERIALIZED = Gauge("feature_view_last_materialized_timestamp_seconds",
-                     "Unix time of the last successful materialization", ["feature_view"])
+MATERIALIZED = Gauge(
+    "feature_view_last_materialized_timestamp_seconds",
+    "Unix time of the last successful materialization",
+    ["feature_view"],
+)
 DRIFT = Gauge("model_feature_drift_psi", "Population stability index vs. training data", ["model", "feature"])
 
 

@@ -7,9 +7,9 @@ import subprocess
 import time
 import urllib.request
 
+import docker  # ruff files it first-party: the repo has a docker/ folder
 import pytest
 
-import docker  # ruff files it first-party: the repo has a docker/ folder
 from autograder.services import containers, podman
 from autograder.services.base import ServiceError, free_port, tcp_open
 from autograder.services.container_engine import is_podman

@@ -22,8 +22,11 @@ def parse_checkov(stdout: str) -> list[tuple[str, str]]:
     reports = json.loads(stdout) if stdout.strip() else []
     if isinstance(reports, dict):
         reports = [reports]
-    return [(check["check_id"], f"{check['file_path']}:{check['resource']}")
-            for report in reports for check in report.get("results", {}).get("failed_checks", [])]
+    return [
+        (check["check_id"], f"{check['file_path']}:{check['resource']}")
+        for report in reports
+        for check in report.get("results", {}).get("failed_checks", [])
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +63,26 @@ def checkov_failures_by_area(tmp_path_factory: pytest.TempPathFactory) -> dict[s
             name = f"helm-{values.stem if values else 'default'}.yaml"
             (root / "k8s" / name).write_text(k8s.helm_template(k8s.CHART, values))
 
-    proc = run([checkov, "-d", str(root), "--framework", "terraform", "kubernetes", "dockerfile",
-                "--config-file", str(CHECKOV_CONFIG), "-o", "json", "--compact", "--quiet", "--skip-download"],
-               check=False, timeout=600)
+    proc = run(
+        [
+            checkov,
+            "-d",
+            str(root),
+            "--framework",
+            "terraform",
+            "kubernetes",
+            "dockerfile",
+            "--config-file",
+            str(CHECKOV_CONFIG),
+            "-o",
+            "json",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ],
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode in (0, 1), proc.stderr[-4000:]
     grouped: dict[str, list[str]] = {}
     for check_id, where in parse_checkov(proc.stdout):

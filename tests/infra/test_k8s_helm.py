@@ -45,8 +45,16 @@ def kustomize_build(path: Path) -> str:
 
 
 def helm_template(chart: Path, values: Path | None) -> str:
-    cmd = [require_tool("helm"), "template", "release", str(chart), "--kube-version", K8S_VERSION,
-           "--namespace", "ml-serving"]
+    cmd = [
+        require_tool("helm"),
+        "template",
+        "release",
+        str(chart),
+        "--kube-version",
+        K8S_VERSION,
+        "--namespace",
+        "ml-serving",
+    ]
     if values is not None:
         cmd += ["-f", str(values)]
     return run(cmd).stdout
@@ -64,8 +72,15 @@ def test_plain_manifest_valid(path: Path) -> None:
 def test_kustomize_build_valid(path: Path) -> None:
     docs = load_docs(kustomize_build(path))
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "ConfigMap", "Secret",
-            "PersistentVolumeClaim"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+        "Secret",
+        "PersistentVolumeClaim",
+    } <= kinds
     for doc in docs:
         validate_doc(doc)
         if doc["kind"] != "Namespace":
@@ -109,6 +124,7 @@ def test_checkov_kubernetes(checkov_failures_by_area: dict[str, list[str]]) -> N
 
 
 # ---------------------------------------------------------------- negative tests: broken copies are caught
+
 
 def test_strict_validation_catches_misspelled_field() -> None:
     doc = load_docs((K8S / "base" / "deployment.yaml").read_text())[0]

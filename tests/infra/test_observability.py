@@ -45,8 +45,9 @@ def test_promtool_unit_test_catches_wrong_threshold(tmp_path: Path) -> None:
     copy = tmp_path / "prometheus"
     shutil.copytree(PROM, copy)
     alerts = copy / "rules" / "alerts.yml"
-    alerts.write_text(alerts.read_text().replace("kafka:consumergroup_lag:sum > 10000",
-                                                 "kafka:consumergroup_lag:sum > 20000"))
+    alerts.write_text(
+        alerts.read_text().replace("kafka:consumergroup_lag:sum > 10000", "kafka:consumergroup_lag:sum > 20000")
+    )
     proc = run([require_tool("promtool"), "test", "rules", str(copy / "tests" / "rules_test.yml")], check=False)
     assert proc.returncode != 0 and "KafkaConsumerLagHigh" in proc.stdout + proc.stderr
 
@@ -95,6 +96,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- live Prometheus
 
+
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.load(resp)
@@ -125,8 +127,11 @@ def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     prometheus = require_tool("prometheus")
     work = tmp_path_factory.mktemp("prom")
     exporter_port, prom_port = free_port(), free_port()
-    exporter = subprocess.Popen([sys.executable, str(PROM / "example_exporter.py"), "--port", str(exporter_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    exporter = subprocess.Popen(
+        [sys.executable, str(PROM / "example_exporter.py"), "--port", str(exporter_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     # Same rules as production, evaluated every second instead of every 30 s.
     (work / "rules").mkdir()
     for rule_file in (PROM / "rules").glob("*.yml"):
@@ -137,13 +142,19 @@ def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"scrape_configs:\n  - job_name: example\n    static_configs:\n"
         f"      - targets: ['127.0.0.1:{exporter_port}']\n"
     )
-    proc = subprocess.Popen([prometheus, f"--config.file={work / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-                            stdout=subprocess.DEVNULL, stderr=(work / "prometheus.log").open("w"))
+    proc = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "prometheus.log").open("w"),
+    )
     base = f"http://127.0.0.1:{prom_port}"
     try:
-        _wait(lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=2).status == 200, 30, "prometheus ready",
-              proc)
+        _wait(lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=2).status == 200, 30, "prometheus ready", proc)
         _wait(lambda: prom_query(base, 'up{job="example"} == 1'), 30, "first scrape of the exporter", proc)
         yield base
     finally:

@@ -20,8 +20,20 @@ STACK = "stacks/ml-platform"
 STATE_BUCKET = "mlops-course-tfstate-dev"
 WORKSPACE = "ci"
 MOTO_SERVICES = [
-    "acm", "autoscaling", "budgets", "cloudwatch", "ec2", "ecr", "elbv2", "iam", "kms", "logs",
-    "rds", "s3", "secretsmanager", "sts",
+    "acm",
+    "autoscaling",
+    "budgets",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "elbv2",
+    "iam",
+    "kms",
+    "logs",
+    "rds",
+    "s3",
+    "secretsmanager",
+    "sts",
 ]
 REQUIRED_TAGS = {"project", "environment", "owner", "cost_center", "managed_by"}
 
@@ -34,6 +46,7 @@ def provider_mirror() -> Path | None:
 
 
 # ---------------------------------------------------------------- structural rules (python-hcl2)
+
 
 def parse_tf(root: Path) -> dict[Path, dict[str, Any]]:
     hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 not installed (scripts/install-infra-tools.sh)")
@@ -89,8 +102,12 @@ def structural_problems(root: Path) -> list[str]:
     # every bucket is encrypted, versioned, private and has a lifecycle, in the same module
     for module, rtypes in by_module.items():
         if "aws_s3_bucket" in rtypes:
-            for companion in ("aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_versioning",
-                              "aws_s3_bucket_public_access_block", "aws_s3_bucket_lifecycle_configuration"):
+            for companion in (
+                "aws_s3_bucket_server_side_encryption_configuration",
+                "aws_s3_bucket_versioning",
+                "aws_s3_bucket_public_access_block",
+                "aws_s3_bucket_lifecycle_configuration",
+            ):
                 if len(rtypes.get(companion, set())) < len(rtypes["aws_s3_bucket"]):
                     problems.append(f"{module.relative_to(root)}: aws_s3_bucket without {companion}")
     # every variable and output is typed/documented
@@ -145,13 +162,21 @@ def test_terraform_fmt() -> None:
 
 # ---------------------------------------------------------------- apply against moto
 
+
 def _tf_env(cli_config: Path | None) -> dict[str, str]:
     env = tool_env()
-    env.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "TF_IN_AUTOMATION": "1",
-        "CHECKPOINT_DISABLE": "1", "TF_INPUT": "0",
-    })
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+            "TF_INPUT": "0",
+        }
+    )
     env.pop("AWS_PROFILE", None)
     if cli_config is not None:
         env["TF_CLI_CONFIG_FILE"] = str(cli_config)
@@ -175,8 +200,13 @@ def moto_endpoint() -> Iterator[str]:
 def _boto(endpoint: str, service: str) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -200,12 +230,12 @@ def applied_stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
     endpoints = "\n".join(f'    {svc} = "{moto_endpoint}"' for svc in MOTO_SERVICES)
     (stack / "moto_override.tf").write_text(
         'provider "aws" {\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n'
-        '  max_retries = 1\n'
-        f'  s3_use_path_style = true\n  endpoints {{\n{endpoints}\n  }}\n}}\n'
+        "  max_retries = 1\n"
+        f"  s3_use_path_style = true\n  endpoints {{\n{endpoints}\n  }}\n}}\n"
     )
     (stack / "moto.s3.tfbackend").write_text(
         f'endpoints = {{ s3 = "{moto_endpoint}", sts = "{moto_endpoint}" }}\nuse_path_style = true\n'
-        'skip_credentials_validation = true\nskip_requesting_account_id = true\n'
+        "skip_credentials_validation = true\nskip_requesting_account_id = true\n"
         'skip_metadata_api_check = true\naccess_key = "testing"\nsecret_key = "testing"\n'
     )
     # moto's Budgets API lacks ListTagsForResource and DescribeSubscribersForNotification, which the
@@ -220,12 +250,25 @@ def applied_stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
 
     env = _tf_env(cli_config)
     tf = [terraform, f"-chdir={stack}"]
-    run([*tf, "init", "-input=false", "-backend-config=backend/dev.s3.tfbackend",
-         "-backend-config=moto.s3.tfbackend"], env=env)
+    run(
+        [*tf, "init", "-input=false", "-backend-config=backend/dev.s3.tfbackend", "-backend-config=moto.s3.tfbackend"],
+        env=env,
+    )
     run([*tf, "workspace", "new", WORKSPACE], env=env)
     run([*tf, "validate"], env=env)
-    run([*tf, "plan", "-input=false", "-out=tfplan", "-var-file=sandbox.tfvars",
-         f"-var=model_server_ami_id={ami}", f"-var=certificate_arn={cert_arn}"], env=env, timeout=600)
+    run(
+        [
+            *tf,
+            "plan",
+            "-input=false",
+            "-out=tfplan",
+            "-var-file=sandbox.tfvars",
+            f"-var=model_server_ami_id={ami}",
+            f"-var=certificate_arn={cert_arn}",
+        ],
+        env=env,
+        timeout=600,
+    )
     apply = run([*tf, "apply", "-input=false", "-auto-approve", "-no-color", "tfplan"], env=env, timeout=600)
     (work / "apply.log").write_text(apply.stdout)
     outputs = json.loads(run([*tf, "output", "-json"], env=env).stdout)
@@ -256,8 +299,9 @@ def test_apply_vpc(applied_stack: dict[str, Any], moto_endpoint: str) -> None:
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
     assert {e["ServiceName"].rsplit(".", 1)[-1] for e in endpoints} >= {"s3", "api", "dkr", "sts"}
     routes = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
-    private_default = [r for t in routes for r in t["Routes"]
-                       if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("NatGatewayId")]
+    private_default = [
+        r for t in routes for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("NatGatewayId")
+    ]
     assert len(private_default) == 2
 
 
@@ -286,8 +330,12 @@ def test_apply_ecr_iam_rds_alb_asg(applied_stack: dict[str, Any], moto_endpoint:
     iam = _boto(moto_endpoint, "iam")
     serving = iam.get_role_policy(RoleName="mlops-course-ci-serving", PolicyName="serving-least-privilege")
     statements = serving["PolicyDocument"]["Statement"]
-    s3_actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-                  if a.startswith("s3:")}
+    s3_actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if a.startswith("s3:")
+    }
     assert s3_actions == {"s3:GetObject"}, "serving must only read models"
 
     rds = _boto(moto_endpoint, "rds")
@@ -301,12 +349,14 @@ def test_apply_ecr_iam_rds_alb_asg(applied_stack: dict[str, Any], moto_endpoint:
     assert sorted(listener["Protocol"] for listener in listeners) == ["HTTP", "HTTPS"]
 
     asg = _boto(moto_endpoint, "autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=["mlops-course-ci-asg"])["AutoScalingGroups"][0]
+        AutoScalingGroupNames=["mlops-course-ci-asg"]
+    )["AutoScalingGroups"][0]
     assert asg["MinSize"] == 2 and asg["HealthCheckType"] == "ELB"
     assert {t["Key"] for t in asg["Tags"]} >= REQUIRED_TAGS
 
 
 # ---------------------------------------------------------------- checkov (one run: conftest.py)
+
 
 def test_checkov_terraform(checkov_failures_by_area: dict[str, list[str]]) -> None:
     assert "terraform" in checkov_failures_by_area["_scanned"]

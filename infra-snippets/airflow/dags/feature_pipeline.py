@@ -26,8 +26,8 @@ DEFAULT_ARGS = {
     dag_id="feature_pipeline",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
-    catchup=False,          # turn on deliberately for backfills
-    max_active_runs=1,      # days build on each other's outputs
+    catchup=False,  # turn on deliberately for backfills
+    max_active_runs=1,  # days build on each other's outputs
     default_args=DEFAULT_ARGS,
     params={"data_root": "/tmp/feature-pipeline", "min_rows": 100},
     tags=["mlops", "features"],
@@ -49,7 +49,7 @@ def feature_pipeline() -> None:
 
     @task
     def validate(raw_path: str) -> str:
-        rows = list(csv.DictReader(Path(raw_path).open()))
+        rows = list(csv.DictReader(Path(raw_path).read_text().splitlines()))
         min_rows = int(get_current_context()["params"]["min_rows"])
         if len(rows) < min_rows:
             raise ValueError(f"only {len(rows)} rows, expected >= {min_rows}")
@@ -60,10 +60,12 @@ def feature_pipeline() -> None:
 
     @task
     def build_features(raw_path: str) -> str:
-        rows = list(csv.DictReader(Path(raw_path).open()))
+        rows = list(csv.DictReader(Path(raw_path).read_text().splitlines()))
         features = {
-            r["user_id"]: {"sessions": int(r["sessions"]),
-                           "spend_per_session": float(r["spend"]) / max(1, int(r["sessions"]))}
+            r["user_id"]: {
+                "sessions": int(r["sessions"]),
+                "spend_per_session": float(r["spend"]) / max(1, int(r["sessions"])),
+            }
             for r in rows
         }
         out = Path(raw_path).with_name("features.json")

@@ -25,8 +25,13 @@ def _pairs(items: list[str]) -> dict[str, float]:
     return out
 
 
-def evaluate(candidate: dict[str, float], production: dict[str, float] | None, minimum: dict[str, float],
-             maximum: dict[str, float], improvement: dict[str, float]) -> list[str]:
+def evaluate(
+    candidate: dict[str, float],
+    production: dict[str, float] | None,
+    minimum: dict[str, float],
+    maximum: dict[str, float],
+    improvement: dict[str, float],
+) -> list[str]:
     """Return the list of failed rules (empty: promote)."""
     failures: list[str] = []
     for name, bound in minimum.items():
@@ -57,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     candidate = json.loads(args.candidate.read_text())
-    production = (json.loads(args.production.read_text())
-                  if args.production is not None and args.production.exists() else None)
+    production = (
+        json.loads(args.production.read_text()) if args.production is not None and args.production.exists() else None
+    )
     failures = evaluate(candidate, production, _pairs(args.min), _pairs(args.max), _pairs(args.min_improvement))
     for failure in failures:
         print(f"GATE FAILED: {failure}")

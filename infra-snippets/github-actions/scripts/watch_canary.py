@@ -19,7 +19,7 @@ import urllib.request
 
 def query(base_url: str, promql: str, timeout: float = 10.0) -> list[float]:
     url = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - operator-supplied URL
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         body = json.load(resp)
     if body.get("status") != "success":
         raise RuntimeError(f"query failed: {body}")

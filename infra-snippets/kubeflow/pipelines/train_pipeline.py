@@ -32,7 +32,8 @@ def train(dataset: dsl.Input[dsl.Dataset], model: dsl.Output[dsl.Model]) -> None
     import csv
     import json
 
-    rows = [(float(r["x"]), int(r["y"])) for r in csv.DictReader(open(dataset.path))]
+    with open(dataset.path) as fh:
+        rows = [(float(r["x"]), int(r["y"])) for r in csv.DictReader(fh)]
     # A one-feature threshold "model": the midpoint between the class means.
     mean1 = sum(x for x, y in rows if y) / max(1, sum(y for _, y in rows))
     mean0 = sum(x for x, y in rows if not y) / max(1, sum(1 - y for _, y in rows))
@@ -46,8 +47,10 @@ def evaluate(dataset: dsl.Input[dsl.Dataset], model: dsl.Input[dsl.Model], metri
     import csv
     import json
 
-    threshold = json.load(open(model.path))["threshold"]
-    rows = [(float(r["x"]), int(r["y"])) for r in csv.DictReader(open(dataset.path))]
+    with open(model.path) as fh:
+        threshold = json.load(fh)["threshold"]
+    with open(dataset.path) as fh:
+        rows = [(float(r["x"]), int(r["y"])) for r in csv.DictReader(fh)]
     accuracy = sum(int(x > threshold) == y for x, y in rows) / len(rows)
     metrics.log_metric("accuracy", accuracy)
     return accuracy
