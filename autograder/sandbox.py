@@ -156,7 +156,9 @@ def _with_parents(paths: list[str]) -> list[str]:
     return args
 
 
-def bwrap_args(conf: Confinement, sandbox_dir: Path, cwd: Path, env: dict[str, str]) -> list[str]:
+def bwrap_args(
+    conf: Confinement, sandbox_dir: Path, cwd: Path, env: dict[str, str], extra_writable: Path | None = None
+) -> list[str]:
     ro = [*python_paths(), *(p for p in conf.readonly_paths if Path(p).exists())]
     args = ["bwrap", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent"]
     if os.geteuid() != 0:
@@ -169,7 +171,10 @@ def bwrap_args(conf: Confinement, sandbox_dir: Path, cwd: Path, env: dict[str, s
     args += _with_parents([*ro, str(sandbox_dir)])
     for path in ro:
         args += ["--ro-bind", path, path]
-    args += ["--bind", str(sandbox_dir), str(sandbox_dir), "--chdir", str(cwd), "--clearenv"]
+    args += ["--bind", str(sandbox_dir), str(sandbox_dir)]
+    if extra_writable is not None:  # the kernel's ipc sockets (under the tmpfs /tmp)
+        args += ["--bind", str(extra_writable), str(extra_writable)]
+    args += ["--chdir", str(cwd), "--clearenv"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return [*args, "--"]

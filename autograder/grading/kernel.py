@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -34,6 +35,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     cgroup_stats: CgroupStats | None = None
     _cgroup: KernelCgroup | None = None
     _log = None
+    _runtime: Path | None = None
 
     def _confinement(self) -> sandbox.Confinement:
         return sandbox.Confinement(
@@ -49,9 +51,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         root = Path(self.sandbox_dir).resolve()
         if root.exists():
             shutil.rmtree(root)
-        work, runtime, home = root / "work", root / ".kernel", root / ".home"
-        for path in (work, runtime, home):
+        work, home = root / "work", root / ".home"
+        for path in (work, home):
             path.mkdir(parents=True)
+        # ipc socket paths must fit in 107 bytes: a short dir in /tmp, not under a deep output dir
+        runtime = Path(tempfile.mkdtemp(prefix="lk-", dir="/tmp"))
+        self._runtime = runtime
         if source and Path(source).is_dir():  # the lab's files, without the notebook being graded
             shutil.copytree(source, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.ipynb"))
         return root, work, runtime
@@ -76,6 +81,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         uid = sandbox.run_as_uid(conf.level)
         if uid is not None:
             sandbox.chown_tree(root, uid)
+            sandbox.chown_tree(self._runtime, uid)
             os.chmod(root, 0o755)
         prefix: list[str] = []
         if conf.level == "bwrap+cgroup":
@@ -83,7 +89,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._cgroup.create()
             prefix = self._cgroup.enter_prefix()
         if conf.level.startswith("bwrap"):
-            prefix += sandbox.bwrap_args(conf, root, work, env)
+            prefix += sandbox.bwrap_args(conf, root, work, env, extra_writable=self._runtime)
         return [*prefix, *sandbox.rlimit_args(conf, uid), *cmd]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
@@ -105,6 +111,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+            self._runtime = None
         return self.cgroup_stats
 
     def kill_everything(self) -> None:

@@ -50,7 +50,7 @@ def test_attack_gains_nothing(attacked, attack):
     _, results, _ = attacked
     result = results[attack.name]
     said = result.message + " | " + " | ".join(e.message for e in result.exercises)
-    assert str(result.status) == attack.status, said
+    assert str(result.status) in attack.status.split("|"), said
     if attack.at_most:
         assert result.score <= attack.score, said
     else:

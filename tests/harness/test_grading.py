@@ -110,7 +110,7 @@ def test_wall_limit_stops_a_kernel_that_ignores_interrupts(fixture_lab: LabSourc
     subs.mkdir()
     nbformat.write(nb, str(subs / "stubborn.ipynb"))
     [result] = grade_batch(
-        fixture_lab, subs, tmp_path / "out", params=PARAMS, limits=Limits(cell_timeout=2, wall_limit=8)
+        fixture_lab, subs, tmp_path / "out", params=PARAMS, limits=Limits(cell_timeout=20, wall_limit=8)
     )
     assert result.status == Status.TIMEOUT
     assert "wall_limit" in result.limits_hit
