@@ -43,19 +43,29 @@ def _ours(obj):
 
 def _cap_output(budget):
     # Drop stdout/stderr past the budget in the kernel, so a 100 MB print never becomes a 100 MB message.
+    # IPython tees each stream through an instance-level `write`, so wrap that as well as the class's.
     from ipykernel.iostream import OutStream
     left = [budget]
-    write = OutStream.write
 
-    def capped(self, s):
-        if not isinstance(s, str) or left[0] <= 0:
-            return len(s) if isinstance(s, str) else write(self, s)
-        if len(s) > left[0]:
-            s = s[: left[0]]
-        left[0] -= len(s)
-        return write(self, s)
+    def capping(write):
+        def capped(*args):
+            s = args[-1]
+            if not isinstance(s, str):
+                return write(*args)
+            if left[0] <= 0:
+                return len(s)
+            if len(s) > left[0]:
+                s = s[: left[0]]
+            left[0] -= len(s)
+            return write(*args[:-1], s)
 
-    OutStream.write = capped
+        return capped
+
+    teed = [stream for stream in (_sys.stdout, _sys.stderr) if "write" in vars(stream)]
+    for stream in teed:  # the tee calls the class's write: cap once, here
+        stream.write = capping(vars(stream)["write"])
+    if not teed:
+        OutStream.write = capping(OutStream.write)
 
 
 def _install(watch, nonce, budget):

@@ -1,0 +1,74 @@
+"""The sandbox itself: the level is what the machine allows and is recorded; a 100 MB print keeps the
+worker's memory small; a weaker level is used (and said) when asked for or when tools are missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import sandbox
+from autograder.build import LabSource, grading_root
+from tests.conftest import REPO_ROOT
+from tests.fixtures.adversarial import ATTACKS
+
+GRADE_ONE = """
+import json, resource, sys
+from pathlib import Path
+from autograder.grading.autograde import GradeJob, Limits, grade_submission
+lab_id, root, release, sub, work = sys.argv[1:6]
+job = GradeJob(lab_id, Path(root), Path(release), Path(sub), "s", Path(work), {"RUN_ID": "r", "FAST": True},
+               Limits(cell_timeout=20, wall_limit=60))
+result = grade_submission(job)
+print(json.dumps({"result": result.to_json(), "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _grade_in_subprocess(lab: LabSource, attack: str, tmp: Path, env: dict | None = None) -> dict:
+    release = nbformat.read(str(lab.released), as_version=4)
+    sub = tmp / f"{attack}.ipynb"
+    sub.write_bytes(next(a for a in ATTACKS if a.name == attack).make(release))
+    args = [lab.lab_id, str(grading_root(lab)), str(lab.released), str(sub), str(tmp / "work")]
+    done = subprocess.run(
+        [sys.executable, "-c", GRADE_ONE, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"stderr": done.stderr}
+
+
+def test_a_100mb_print_is_capped_before_it_reaches_the_worker(fixture_lab: LabSource, tmp_path: Path):
+    data = _grade_in_subprocess(fixture_lab, "print_100mb", tmp_path)
+    result = data["result"]
+    assert result["status"] == "graded" and result["score"] == 10
+    assert "output" in result["limits_hit"]
+    # a worker with nbgrader loaded is ~150-250 MB; holding the 100 MB message (and its copies) would add 200+
+    assert data["maxrss_kb"] < 330_000, data["maxrss_kb"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_bwrap_is_used_when_available():
+    level, why = sandbox.detect()
+    assert level.startswith("bwrap"), why
+
+
+def test_a_weaker_level_is_recorded_and_warned(fixture_lab: LabSource, tmp_path: Path):
+    data = _grade_in_subprocess(fixture_lab, "fork_bomb", tmp_path, {"LABS_SANDBOX": "rlimits"})
+    assert data["result"]["sandbox"] == "rlimits"
+    assert data["result"]["score"] == 10
+    assert "GRADING WITHOUT A FILESYSTEM SANDBOX" in data["stderr"]
+
+
+def test_an_unknown_level_is_refused():
+    with pytest.raises(ValueError, match="unknown sandbox level"):
+        sandbox.detect.__wrapped__("bwrap+magic")
