@@ -166,7 +166,12 @@ def _provide(svc: Service, deps: Mapping[str, Running]) -> Running:
     try:
         return _start_native(svc, deps)
     except MissingDependency as native_error:
-        container = _start_container(svc)
+        try:
+            container = _start_container(svc)
+        except Exception as container_error:  # the fallback failing must not hide what to install
+            raise MissingDependency(
+                f"{svc.name}: {native_error} (the container fallback failed too: {container_error})"
+            ) from container_error
         if container is None:
             raise MissingDependency(
                 f"{svc.name}: {native_error} (no Docker engine answers either, so no container fallback)"
