@@ -63,9 +63,9 @@ def test_bwrap_is_used_when_available():
 
 
 def test_a_weaker_level_is_recorded_and_warned(fixture_lab: LabSource, tmp_path: Path):
-    data = _grade_in_subprocess(fixture_lab, "fork_bomb", tmp_path, {"LABS_SANDBOX": "rlimits"})
+    data = _grade_in_subprocess(fixture_lab, "disk_filler", tmp_path, {"LABS_SANDBOX": "rlimits"})
     assert data["result"]["sandbox"] == "rlimits"
-    assert data["result"]["score"] == 10
+    assert data["result"]["score"] == 10 and "disk" in data["result"]["limits_hit"]  # RLIMIT_FSIZE still holds
     assert "GRADING WITHOUT A FILESYSTEM SANDBOX" in data["stderr"]
 
 
