@@ -66,6 +66,8 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/grade_throughput.py
 	$(BIN)/python bench/services_start.py
+	$(BIN)/python bench/big_print_memory.py
+	$(BIN)/python bench/grade_scale.py
 
 clean: down
 	rm -rf .labs
