@@ -130,6 +130,16 @@ def python_paths() -> list[str]:
     return sorted(p for p in paths if p and not p.startswith(("/usr/", "/etc/")) and Path(p).exists())
 
 
+def tool_paths() -> list[str]:
+    """Read-only tool installs some labs run (never secrets): the orchestration venv (Airflow, KFP,
+    Pulumi) and the download cache (Kafka/Spark jars, the container base image)."""
+    from autograder import paths
+    from autograder.services.base import cache_dir
+
+    candidates = [paths.REPO_ROOT / ".venv-orch", cache_dir()]
+    return [str(p) for p in candidates if p.exists()]
+
+
 def _system_binds() -> list[str]:
     args: list[str] = []
     for top in ("/usr", "/etc", "/opt"):
@@ -159,7 +169,7 @@ def _with_parents(paths: list[str]) -> list[str]:
 def bwrap_args(
     conf: Confinement, sandbox_dir: Path, cwd: Path, env: dict[str, str], extra_writable: Path | None = None
 ) -> list[str]:
-    ro = [*python_paths(), *(p for p in conf.readonly_paths if Path(p).exists())]
+    ro = [*python_paths(), *tool_paths(), *(p for p in conf.readonly_paths if Path(p).exists())]
     args = ["bwrap", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent"]
     if os.geteuid() != 0:
         args.append("--unshare-user")

@@ -73,3 +73,13 @@ def test_a_weaker_level_is_recorded_and_warned(fixture_lab: LabSource, tmp_path:
 def test_an_unknown_level_is_refused():
     with pytest.raises(ValueError, match="unknown sandbox level"):
         sandbox.detect.__wrapped__("bwrap+magic")
+
+
+def test_tool_installs_are_bound_read_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))
+    conf = sandbox.Confinement("bwrap", 1 << 30, 64, 1 << 20)
+    args = sandbox.bwrap_args(conf, tmp_path / "run", tmp_path / "run", {})
+    ro = {args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"}
+    rw = {args[i + 1] for i, a in enumerate(args) if a == "--bind"}
+    assert str(tmp_path / "cache") in ro, "the download cache (Kafka/Spark jars) must be readable"
+    assert str(tmp_path / "cache") not in rw and rw == {str(tmp_path / "run")}, rw
