@@ -164,8 +164,15 @@ def _autograde_config(job: GradeJob, root: Path) -> Config:
     km.share_net = job.needs_network()
     km.lab_env = as_environment(job.params)
     data_dir = str(job.params.get("DATA_DIR", ""))
-    km.readonly_paths = [data_dir] if data_dir else []
+    km.readonly_paths = ([data_dir] if data_dir else []) + socket_dirs(job.params)
     return config
+
+
+def socket_dirs(params: dict) -> list[str]:
+    """Endpoints that are unix sockets (the container engine's DOCKER_HOST): the kernel must see their dir.
+    A read-only bind still lets the kernel connect(); it cannot replace or remove the socket."""
+    dirs = {str(Path(v.removeprefix("unix://")).parent) for v in params.values() if str(v).startswith("unix://")}
+    return sorted(dirs)
 
 
 def _lab_sources(job: GradeJob) -> list[str]:

@@ -16,6 +16,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "kafka-cluster": ("kafka", "CLUSTER"),
     "kafka-connect": ("kafka", "CONNECT"),
     "prometheus": ("prometheus", "SERVICE"),
+    "containers": ("engine", "SERVICE"),
 }
 NAMES = tuple(MODULES)
 

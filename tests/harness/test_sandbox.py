@@ -83,3 +83,10 @@ def test_tool_installs_are_bound_read_only(tmp_path: Path, monkeypatch: pytest.M
     rw = {args[i + 1] for i, a in enumerate(args) if a == "--bind"}
     assert str(tmp_path / "cache") in ro, "the download cache (Kafka/Spark jars) must be readable"
     assert str(tmp_path / "cache") not in rw and rw == {str(tmp_path / "run")}, rw
+
+
+def test_unix_socket_endpoints_are_made_reachable_and_nothing_else():
+    from autograder.grading.autograde import socket_dirs
+
+    params = {"DOCKER_HOST": "unix:///srv/x/podman.sock", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "FAST": True}
+    assert socket_dirs(params) == ["/srv/x"]
