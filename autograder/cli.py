@@ -273,11 +273,13 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False):
 
 
 @app.command()
-def down():
-    """Stop every service the harness started."""
+def down(
+    service: Annotated[list[str] | None, typer.Option("--service", help="Stop only these (default: all).")] = None,
+):
+    """Stop the services the harness started (all of them, or the ones named)."""
     from autograder.services import commands
 
-    _services_call(commands.down)
+    _services_call(lambda: commands.down(list(service) if service else None))
 
 
 def _services_call(fn) -> None:

@@ -25,4 +25,6 @@ apt_install_missing install-container-deps "${PKGS[@]}"
 "$PY" -m autograder.services.podman setup
 if [ "${1:-}" != "--no-image" ]; then
   "$PY" -m autograder.services.podman base-image
+  # the ML Python image (a venv with the course's pinned numpy/pandas/scikit-learn/FastAPI), ~3 min once
+  "$PY" -m autograder.services.engine python-image
 fi

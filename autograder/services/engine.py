@@ -3,11 +3,14 @@
 - a Docker-compatible engine API: podman's service on a unix socket (or the user's Docker, when
   CONTAINER_HOST/DOCKER_HOST is set: the external provider);
 - the debootstrap'ed base image `localhost/mlops-labs/debian:bookworm` (no Docker Hub here);
-- a local image registry on 127.0.0.1 (Debian's `docker-registry`, the CNCF distribution server).
+- a local image registry on 127.0.0.1 (Debian's `docker-registry`, the CNCF distribution server);
+- `localhost/mlops-labs/python-ml:bookworm`: the base plus a venv (/opt/venv) with the course's pinned
+  numpy/pandas/scikit-learn/FastAPI, installed from a wheelhouse (WHEELHOUSE) downloaded once on the
+  host, so lab builds do not fetch the same 100 MB from PyPI every run.
 
 Exports: CONTAINER_ENGINE (podman|docker), CONTAINER_HOST and DOCKER_HOST (the engine socket),
 CONTAINERS_CONF / CONTAINERS_REGISTRIES_CONF (podman's config: runc, ulimits, the registry as
-plain HTTP), LOCAL_REGISTRY (host:port) and BASE_IMAGE.
+plain HTTP), LOCAL_REGISTRY (host:port), BASE_IMAGE, PYTHON_IMAGE and WHEELHOUSE.
 
 The engine socket is root-equivalent (like membership of the docker group): graded kernels of these
 labs reach it, so grade untrusted submissions of container labs on a disposable machine
@@ -16,11 +19,17 @@ labs reach it, so grade untrusted submissions of container labs on a disposable 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from autograder import paths
 from autograder.services import podman
 from autograder.services.base import (
     HOST,
@@ -68,6 +77,64 @@ def registry_up(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
+# What a containerised model API or batch job of the course imports; versions come from constraints.txt.
+IMAGE_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "joblib", "fastapi", "uvicorn", "httpx")
+PYTHON_IMAGE = f"{podman.IMAGE_PREFIX}/python-ml:bookworm"
+
+
+def _pins() -> list[str]:
+    """`name==version` for IMAGE_PACKAGES and nothing else, from the project's lock file."""
+    wanted = {p.lower().replace("_", "-") for p in IMAGE_PACKAGES}
+    pins = []
+    for line in (paths.REPO_ROOT / "constraints.txt").read_text().splitlines():
+        name = line.split("==")[0].strip().lower().replace("_", "-")
+        if name in wanted:
+            pins.append(line.strip())
+    return sorted(pins)
+
+
+def wheelhouse() -> Path:
+    """cp311 manylinux wheels of the pinned image packages and their dependencies (pip's cache makes it quick)."""
+    pins = _pins()
+    digest = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:10]
+    target = cache_dir() / "wheels" / f"python-ml-{digest}"
+    if (target / ".complete").exists():
+        return target
+    part = target.with_suffix(".part")
+    shutil.rmtree(part, ignore_errors=True)
+    constraints = str(paths.REPO_ROOT / "constraints.txt")
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "-d", str(part)]
+    subprocess.run([*argv, "-c", constraints, *pins], check=True, timeout=900)
+    (part / ".complete").write_text("\n".join(pins) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    part.replace(target)
+    return target
+
+
+def ensure_python_image(rebuild: bool = False) -> str:
+    """The ML Python image (built once per wheelhouse; ~1-2 min): Debian's python3.11 + a venv."""
+    wheels = wheelhouse()
+    image = f"{podman.IMAGE_PREFIX}/python-ml:bookworm-{wheels.name.rsplit('-', 1)[1]}"
+    if not rebuild and podman.image_exists(image):
+        return image
+    with tempfile.TemporaryDirectory(prefix="python-ml-") as tmp:
+        shutil.copytree(wheels, Path(tmp) / "wheels")
+        (Path(tmp) / "Containerfile").write_text(
+            f"FROM {podman.BASE_IMAGE}\n"
+            "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv "
+            "&& rm -rf /var/lib/apt/lists/*\n"
+            "RUN python3 -m venv /opt/venv\n"
+            "COPY wheels /wheels\n"
+            "RUN /opt/venv/bin/pip install --quiet --no-index --find-links /wheels "
+            + " ".join(p.split("==")[0] for p in _pins())
+            + " && rm -rf /wheels /root/.cache\n"
+            "ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1\n"
+        )
+        podman.build_image(Path(tmp), image, timeout=900)
+    podman.podman(["tag", image, PYTHON_IMAGE])
+    return image
+
+
 def write_registries_conf(registry: str) -> Path:
     path = cache_dir() / "containers" / "registries.conf"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +154,7 @@ class ContainerEngine(Service):
         # Graded kernels run as an unprivileged uid: the socket must accept them (see module docstring).
         socket.chmod(0o666)
         image = podman.ensure_base_image()
+        python_image = ensure_python_image()
         binary = which("docker-registry", "apt-get install -y docker-registry")
         port = pick_port(self.preferred_port(5050))
         root = data_dir(self.name) / "registry"
@@ -103,8 +171,10 @@ class ContainerEngine(Service):
             "CONTAINERS_REGISTRIES_CONF": str(write_registries_conf(registry)),
             "LOCAL_REGISTRY": registry,
             "BASE_IMAGE": podman.BASE_IMAGE,
+            "PYTHON_IMAGE": PYTHON_IMAGE,
+            "WHEELHOUSE": str(wheelhouse()),
         }
-        extra = {"api": podman_api_proc(), "base_image": image}
+        extra = {"api": podman_api_proc(), "base_image": image, "python_image": python_image}
         return Running(self.name, "native", host, exports, [proc], {"registry": port}, str(self.log()), extra=extra)
 
     def probe(self, run: Running) -> bool:
@@ -137,3 +207,10 @@ def podman_api_proc() -> dict[str, float] | None:
 
 
 SERVICE = ContainerEngine()
+
+
+if __name__ == "__main__":  # used by scripts/install-container-deps.sh
+    if sys.argv[1:] == ["python-image"]:
+        print(f"containers: {ensure_python_image()} (alias {PYTHON_IMAGE})")
+    else:
+        raise SystemExit("usage: python -m autograder.services.engine python-image")

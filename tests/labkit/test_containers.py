@@ -60,3 +60,13 @@ def test_build_reuses_layers_and_push_reaches_the_local_registry(engine_env, tmp
 def test_a_failing_command_raises_with_the_engine_message(engine_env):
     with pytest.raises(containers.EngineError, match="no-such-image"):
         containers.engine("image", "inspect", "localhost/no-such-image:0")
+
+
+def test_the_python_image_has_the_pinned_ml_stack(engine_env):
+    out = containers.engine(
+        "run", "--rm", engine_env["PYTHON_IMAGE"], "python", "-c", "import sklearn; print(sklearn.__version__)"
+    )
+    pinned = next(
+        line for line in Path("constraints.txt").read_text().splitlines() if line.startswith("scikit-learn==")
+    )
+    assert out.strip() == pinned.split("==")[1], (out, pinned)
