@@ -9,6 +9,7 @@ batch resumable (a killed run picks up where it stopped) and idempotent
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -115,6 +116,13 @@ def _prepare_results_dir(plan: BatchPlan) -> None:
     marker.write_text(json.dumps(plan.fingerprint()))
 
 
+def student_params(params: dict, student: str) -> dict:
+    """Each submission gets its own RUN_ID: labs name buckets, topics and tables from it, and parallel
+    workers sharing one name would clean up or read each other's resources."""
+    suffix = hashlib.sha256(student.encode()).hexdigest()[:6]
+    return {**params, "RUN_ID": f"{params.get('RUN_ID', 'grade')}-{suffix}"}
+
+
 def grade_batch(
     lab: LabSource,
     submissions: Path,
@@ -148,7 +156,8 @@ def grade_batch(
                 on_result(cached, True)
             continue
         workdir = out_dir / ".work" / sub.student
-        todo.append(GradeJob(lab.lab_id, root, lab.released, sub.path, sub.student, workdir, params, plan.limits))
+        job_params = student_params(params, sub.student)
+        todo.append(GradeJob(lab.lab_id, root, lab.released, sub.path, sub.student, workdir, job_params, plan.limits))
 
     runner = runner or LocalRunner(workers or default_workers(len(todo)))
     for result in runner.run(todo) if todo else ():

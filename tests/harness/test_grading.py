@@ -169,3 +169,14 @@ def test_unsafe_zip_is_refused(fixture_lab: LabSource, tmp_path: Path):
     with pytest.raises(SubmissionsError, match="unsafe entry"):
         grade_batch(fixture_lab, archive, tmp_path / "out", params=PARAMS, limits=LIMITS)
     assert not (tmp_path / "escape.ipynb").exists()
+
+
+def test_each_student_gets_a_distinct_stable_run_id():
+    from autograder.grading.batch import student_params
+
+    base = {"RUN_ID": "m007-abcd1234", "FAST": True}
+    ids = {s: student_params(base, s)["RUN_ID"] for s in ("alice", "bob", "carol")}
+    assert len(set(ids.values())) == 3, ids
+    assert all(v.startswith("m007-abcd1234-") for v in ids.values()), ids
+    assert student_params(base, "alice")["RUN_ID"] == ids["alice"], "a rerun must name the same resources"
+    assert base["RUN_ID"] == "m007-abcd1234", "the batch's params must not be mutated"
