@@ -8,7 +8,8 @@
 #
 # Locations (tests/infra/tools.py looks in the same places):
 #   $INFRA_TOOLS_DIR (default ~/.cache/mlops-course-labs/infra-tools)
-#     bin/           actionlint, helm, kustomize (go install, pinned)
+#     bin/           actionlint, helm, kustomize, syft, trivy (go install, pinned; syft and
+#                    trivy take 10-40 min to build once, then the stamp makes this a no-op)
 #     venv-checkov/  checkov (its exact boto3 pin clashes with the course venv)
 #   .venv-orch/      Airflow 3 + KFP 2 (pins: infra-snippets/requirements-orchestration.txt)
 #   .venv/           python-hcl2, kubernetes-validate (course venv)
@@ -25,6 +26,8 @@ PY="${PYTHON:-python3.11}"
 ACTIONLINT_VERSION=v1.7.12
 HELM_VERSION=v3.19.0
 KUSTOMIZE_VERSION=v5.7.1
+SYFT_VERSION=v1.57.1   # SBOMs (module 16)
+TRIVY_VERSION=v0.74.0  # misconfiguration scans (module 16); vulnerability scans need its DB download
 CHECKOV_VERSION=3.3.30
 PYTHON_HCL2_VERSION=8.1.4
 KUBERNETES_VALIDATE_VERSION=1.37.0
@@ -62,10 +65,15 @@ go_tool() {  # name module version
 go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
 go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
 go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
-# Graded lab kernels (m005 lints a workflow) see only system dirs: put actionlint on their PATH too.
-if [[ "$(id -u)" -eq 0 && -x "$TOOLS/bin/actionlint" ]] && ! cmp -s "$TOOLS/bin/actionlint" /usr/local/bin/actionlint; then
-  install -m 0755 "$TOOLS/bin/actionlint" /usr/local/bin/actionlint
-fi
+go_tool syft github.com/anchore/syft/cmd/syft "$SYFT_VERSION"
+go_tool trivy github.com/aquasecurity/trivy/cmd/trivy "$TRIVY_VERSION"
+# Graded lab kernels see only system dirs: put the tools labs run on their PATH too
+# (m005 lints a workflow with actionlint; m016 scans images with syft and trivy).
+for tool in actionlint syft trivy; do
+  if [[ "$(id -u)" -eq 0 && -x "$TOOLS/bin/$tool" ]] && ! cmp -s "$TOOLS/bin/$tool" "/usr/local/bin/$tool"; then
+    install -m 0755 "$TOOLS/bin/$tool" "/usr/local/bin/$tool"
+  fi
+done
 
 # --- checkov in its own venv
 if [[ "$("$TOOLS/venv-checkov/bin/checkov" --version 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
