@@ -124,7 +124,9 @@ class PartitionState:
 def admin_client(bootstrap: str) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet})
+    # librdkafka's admin (and producer) handles ask the broker to auto-create any topic they look up:
+    # describing a deleted topic would bring it back with one partition.
+    return AdminClient({"bootstrap.servers": bootstrap, "allow.auto.create.topics": False, "logger": _quiet})
 
 
 def describe_partitions(admin: Any, topic: str, timeout: float = 10.0) -> dict[int, PartitionState]:
@@ -193,12 +195,31 @@ def delete_topics(admin: Any, topics: Iterable[str], timeout: float = 30.0) -> l
     return doomed
 
 
-def delete_groups(admin: Any, groups: Iterable[str], timeout: float = 30.0) -> None:
-    """Delete consumer groups and their committed offsets; groups that don't exist are fine."""
-    futures = admin.delete_consumer_groups(list(groups), request_timeout=timeout)
-    for future in futures.values():
-        with contextlib.suppress(Exception):
-            future.result(timeout)
+def delete_groups(admin: Any, groups: Iterable[str], timeout: float = 30.0) -> list[str]:
+    """Delete consumer groups and their committed offsets; return the groups that remain.
+
+    A group that doesn't exist is fine. A group with live members (a connector's task that is still
+    shutting down) can't be deleted yet: it is retried until `timeout`.
+    """
+    from confluent_kafka import KafkaError
+
+    pending = list(groups)
+    deadline = time.monotonic() + timeout
+    while pending:
+        futures = admin.delete_consumer_groups(pending, request_timeout=min(timeout, 10.0))
+        retry = []
+        for group, future in futures.items():
+            try:
+                future.result(timeout)
+            except Exception as exc:  # KafkaException carrying the broker's error
+                code = exc.args[0].code() if exc.args and hasattr(exc.args[0], "code") else None
+                if code == KafkaError.NON_EMPTY_GROUP:
+                    retry.append(group)
+        pending = retry
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return pending
 
 
 def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
@@ -271,6 +292,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Record
             "bootstrap.servers": bootstrap,
             "group.id": f"labkit-read-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
+            "allow.auto.create.topics": False,
             "logger": _quiet,
         }
     )
