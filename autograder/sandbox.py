@@ -222,6 +222,8 @@ def _own_task_count() -> int:
 
 def kernel_env(params_env: dict[str, str], home: Path) -> dict[str, str]:
     """The kernel's whole environment: nothing from the grader's (tokens, paths), only the lab's values."""
+    from autograder.services.base import cache_dir
+
     venv_bin = str(Path(sys.executable).parent)
     env = {
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -235,6 +237,8 @@ def kernel_env(params_env: dict[str, str], home: Path) -> dict[str, str]:
         "LOGNAME": "student",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # the download cache (Kafka/Spark jars) is bound read-only; HOME is not the grader's, so say where
+        "LABS_CACHE_DIR": str(cache_dir()),
         "JUPYTER_PLATFORM_DIRS": "1",
         # one BLAS/OpenMP thread: fair on a shared box, and threads count against the task cap
         "OMP_NUM_THREADS": "1",
