@@ -31,6 +31,7 @@ system-deps:
 	bash scripts/install-lab-deps.sh
 	bash scripts/install-sandbox-deps.sh
 	$(BIN)/python -m autograder.services.kafka fetch
+	bash scripts/install-spark-jars.sh
 
 services-up: install
 	$(BIN)/labs up
