@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.infra.tools import SNIPPETS, find_tool, free_port, require_tool, run, tool_env, tools_dir
+from tests.infra.tools import (
+    SNIPPETS,
+    find_tool,
+    free_port,
+    provider_mirror,
+    require_tool,
+    run,
+    tool_env,
+    tools_dir,
+)
 
 TF_DIR = SNIPPETS / "terraform"
 STACK = "stacks/ml-platform"
@@ -36,13 +45,6 @@ MOTO_SERVICES = [
     "sts",
 ]
 REQUIRED_TAGS = {"project", "environment", "owner", "cost_center", "managed_by"}
-
-
-def provider_mirror() -> Path | None:
-    for cand in (os.environ.get("TF_PROVIDER_MIRROR"), tools_dir() / "tf-plugins", "/opt/tf-plugins"):
-        if cand and (Path(cand) / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return Path(cand)
-    return None
 
 
 # ---------------------------------------------------------------- structural rules (python-hcl2)

@@ -7,7 +7,6 @@ and infra-snippets/README.md lists what is expected to be unavailable.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,31 +14,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SNIPPETS = REPO / "infra-snippets"
-INSTALL_HINT = "run scripts/install-infra-tools.sh"
-
-
-def tools_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlops-course-labs" / "infra-tools"
-    return Path(os.environ.get("INFRA_TOOLS_DIR", default))
-
-
-def orch_python() -> Path:
-    return Path(os.environ.get("ORCH_VENV", REPO / ".venv-orch")) / "bin" / "python"
-
-
-def find_tool(name: str) -> str | None:
-    """Tools dir first (pinned builds), then the venv next to this interpreter, then PATH."""
-    candidates = [
-        tools_dir() / "bin" / name,
-        tools_dir() / "venv-checkov" / "bin" / name,
-        Path(sys.executable).parent / name,
-    ]
-    for cand in candidates:
-        if cand.is_file() and os.access(cand, os.X_OK):
-            return str(cand)
-    return shutil.which(name)
+# The discovery logic is shared with the infra labs (labkit.iac); re-exported here for the tests.
+from labkit.iac import INSTALL_HINT as INSTALL_HINT
+from labkit.iac import REPO as REPO
+from labkit.iac import SNIPPETS as SNIPPETS
+from labkit.iac import find_tool as find_tool
+from labkit.iac import orch_python as orch_python
+from labkit.iac import provider_mirror as provider_mirror
+from labkit.iac import tools_dir as tools_dir
 
 
 def require_tool(name: str) -> str:
