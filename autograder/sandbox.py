@@ -131,12 +131,18 @@ def python_paths() -> list[str]:
 
 
 def tool_paths() -> list[str]:
-    """Read-only tool installs some labs run (never secrets): the orchestration venv (Airflow, KFP,
-    Pulumi) and the download cache (Kafka/Spark jars, the container base image)."""
+    """Read-only tool installs and course material some labs use (never solutions or secrets): the
+    orchestration venv (Airflow, KFP, Pulumi), the download cache (Kafka/Spark jars, the container
+    base image), the infra tools (checkov's venv, helm...), and the infra-snippets/docker folders the
+    IaC and compose labs build on."""
     from autograder import paths
     from autograder.services.base import cache_dir
 
-    candidates = [paths.REPO_ROOT / ".venv-orch", cache_dir()]
+    infra_tools = os.environ.get("INFRA_TOOLS_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mlops-course-labs", "infra-tools"
+    )
+    repo = paths.REPO_ROOT
+    candidates = [repo / ".venv-orch", cache_dir(), Path(infra_tools), repo / "infra-snippets", repo / "docker"]
     return [str(p) for p in candidates if p.exists()]
 
 

@@ -90,3 +90,11 @@ def test_unix_socket_endpoints_are_made_reachable_and_nothing_else():
 
     params = {"DOCKER_HOST": "unix:///srv/x/podman.sock", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "FAST": True}
     assert socket_dirs(params) == ["/srv/x"]
+
+
+def test_course_material_is_readable_but_solutions_are_not(tmp_path: Path):
+    conf = sandbox.Confinement("bwrap", 1 << 30, 64, 1 << 20)
+    args = sandbox.bwrap_args(conf, tmp_path / "run", tmp_path / "run", {})
+    ro = {args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"}
+    assert str(REPO_ROOT / "infra-snippets") in ro
+    assert not any(p == str(REPO_ROOT) or p.startswith(str(REPO_ROOT / "solutions")) for p in ro), ro
