@@ -67,6 +67,7 @@ from botocore.exceptions import ClientError
 
 from labkit import labenv
 from labkit.iam import evaluate, principal_policies
+from labkit.s3 import empty_and_delete_bucket
 
 labenv.configure(DATA_DIR)  # dummy AWS credentials unless real ones are set
 ENDPOINT = AWS_ENDPOINT_URL or None  # None: boto3 talks to AWS itself
@@ -180,10 +181,7 @@ def cleanup() -> list[str]:
         removed.append(vpc["VpcId"])
     for bucket in s3.list_buckets()["Buckets"]:
         if bucket["Name"].startswith(f"{NAME}-"):
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket["Name"]):
-                for obj in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                    s3.delete_object(Bucket=bucket["Name"], Key=obj["Key"], VersionId=obj["VersionId"])
-            s3.delete_bucket(Bucket=bucket["Name"])
+            empty_and_delete_bucket(s3, bucket["Name"])
             removed.append(bucket["Name"])
     return removed
 

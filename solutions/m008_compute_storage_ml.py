@@ -65,6 +65,7 @@ import psycopg2
 from botocore.exceptions import ClientError
 
 from labkit import labenv, pricing
+from labkit.s3 import empty_and_delete_bucket
 from labkit.pricing import Cohort, daily_cohorts, lifecycle_errors, s3_monthly_cost, simulate_lifecycle
 from mlops_datasets import load
 
@@ -95,24 +96,10 @@ def admin_sql(statement: str) -> None:
         conn.close()
 
 
-def empty_and_delete_bucket(bucket: str) -> None:
-    try:
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
-        for page in pages:
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
-            doomed += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
-            if doomed:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket)
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "NoSuchBucket":
-            raise
-
-
 def cleanup() -> None:
     """Delete what this lab creates (the KMS key is kept for a rerun; wrap-up schedules its deletion)."""
     for bucket in (DATA_BUCKET, ARTIFACT_BUCKET, f"{NAME}-archive-demo", f"{NAME}-scratch"):
-        empty_and_delete_bucket(bucket)
+        empty_and_delete_bucket(s3, bucket)
     try:
         rds.delete_db_instance(DBInstanceIdentifier=DB_ID, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
         rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=DB_ID, WaiterConfig=WAIT)
@@ -519,7 +506,7 @@ try:
 except ClientError as err:
     print("PutObject over plain HTTP:", err.response["Error"]["Code"], "(refused by the policy)")
 s3.delete_bucket_policy(Bucket=SCRATCH)
-empty_and_delete_bucket(SCRATCH)
+empty_and_delete_bucket(s3, SCRATCH)
 
 # %% [markdown]
 # ### Storage classes
@@ -549,7 +536,7 @@ s3.restore_object(
 )
 print("after restore:", s3.head_object(Bucket=DEMO_BUCKET, Key="2024/model.json").get("Restore"))
 print("readable again:", s3.get_object(Bucket=DEMO_BUCKET, Key="2024/model.json")["Body"].read())
-empty_and_delete_bucket(DEMO_BUCKET)
+empty_and_delete_bucket(s3, DEMO_BUCKET)
 
 # %% [markdown]
 # ### Lifecycle rules, and what moto does not check
@@ -569,7 +556,7 @@ try:
 except ClientError as err:
     print("the endpoint refused it:", err.response["Error"]["Message"])
 finally:
-    empty_and_delete_bucket(f"{NAME}-scratch")
+    empty_and_delete_bucket(s3, f"{NAME}-scratch")
 print("real S3 would say:", lifecycle_errors(_too_early))
 
 # %% [markdown]

@@ -80,6 +80,7 @@ from sklearn.preprocessing import StandardScaler
 
 from labkit import costopt, labenv, pricing
 from labkit.fraud import feature_frame, time_split
+from labkit.s3 import empty_and_delete_bucket
 from labkit.waf import Request, WebAclEvaluator, ip_sets_for
 from mlops_datasets import load
 
@@ -237,16 +238,7 @@ def cleanup() -> None:
         "ResourceNotFoundException",
     )
     _quiet(lambda: ssm.delete_parameter(Name=PARAM_NAME), "ParameterNotFound")
-    try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
-            doomed += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
-            if doomed:
-                s3.delete_objects(Bucket=BUCKET, Delete={"Objects": doomed, "Quiet": True})
-        s3.delete_bucket(Bucket=BUCKET)
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "NoSuchBucket":
-            raise
+    empty_and_delete_bucket(s3, BUCKET)
     try:
         rds.delete_db_instance(DBInstanceIdentifier=DEV_DB, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
     except rds.exceptions.DBInstanceNotFoundFault:
